@@ -1,0 +1,118 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.choices import AlertKind, Severity
+from alerts.models import Alert, Channel, Delivery
+from alerts.outbox import queue_alert
+
+
+class ChannelForm(forms.ModelForm):
+    url = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Webhook URL (a secret: never shown again in full)",
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["name", "kind", "url", "email_to", "enabled", "min_severity"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.url:
+            self.fields["url"].required = False
+            self.fields[
+                "url"
+            ].help_text = f"Currently {self.instance.masked_target}. Leave empty to keep it."
+
+    def clean_url(self) -> str:
+        return self.cleaned_data["url"] or (self.instance.url if self.instance.pk else "")
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ["name", "kind", "target", "enabled", "min_severity", "broken_label"]
+    list_filter = ["kind", "enabled"]
+    readonly_fields = ["from_environment", "broken_at", "broken_reason", "created_at"]
+    actions = ["send_test_alert", "mark_repaired"]
+
+    @admin.display(description="target")
+    def target(self, channel: Channel) -> str:
+        return channel.masked_target
+
+    @admin.display(description="broken", boolean=False)
+    def broken_label(self, channel: Channel) -> str:
+        return (
+            f"since {channel.broken_at:%Y-%m-%d %H:%M}: {channel.broken_reason}"
+            if (channel.broken_at)
+            else "—"
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change and form.has_changed():
+            obj.broken_at, obj.broken_reason = None, ""  # give the new settings a chance
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Mark as repaired (retry its pending alerts)")
+    def mark_repaired(self, request, queryset):
+        count = queryset.update(broken_at=None, broken_reason="", send_after=None)
+        self.message_user(request, f"{count} channel(s) will be retried.")
+
+    @admin.action(description="Send a test alert to all channels")
+    def send_test_alert(self, request, queryset):
+        with transaction.atomic():
+            queue_alert(
+                AlertKind.SYSTEM,
+                Severity.INFO,
+                "Test alert from netmon",
+                f"Sent from the admin by {request.user} at {timezone.now():%Y-%m-%d %H:%M} UTC.",
+            )
+        self.message_user(request, "Test alert queued.", messages.SUCCESS)
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    can_delete = False
+    fields = ["channel", "state", "attempts", "last_error", "next_attempt_at", "sent_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "title", "kind", "severity", "state", "host", "acknowledged_at"]
+    list_filter = ["state", "kind", "severity", "created_at"]
+    search_fields = ["title", "host__host_id"]
+    list_select_related = ["host"]
+    inlines = [DeliveryInline]
+    readonly_fields = [
+        "kind",
+        "severity",
+        "host",
+        "title",
+        "description",
+        "fields",
+        "url",
+        "state",
+        "created_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    ]
+    actions = ["acknowledge"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset):
+        for alert in queryset:
+            alert.acknowledge(by=request.user.get_username())
+        self.message_user(request, f"Acknowledged {queryset.count()} alert(s).")

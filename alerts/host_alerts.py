@@ -1,0 +1,172 @@
+"""What a host's state change alerts: down, recovered, flapping, still down."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from alerts.choices import AlertKind, Severity
+from alerts.outbox import dashboard_url, queue_alert
+from hosts.choices import HostStatus, ScheduleType
+from hosts.models import Host, StatusChange
+
+
+def human_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            parts.append(f"{seconds // size} {unit}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+def _stamp(at: datetime | None) -> str:
+    return f"<t:{int(at.timestamp())}:f> ({at:%Y-%m-%d %H:%M:%S} UTC)" if at else "never"
+
+
+def _schedule_text(host: Host) -> str:
+    if host.schedule_type == ScheduleType.CUSTOM:
+        return f"cron `{host.cron_expression}` ({host.timezone})"
+    if host.schedule_type == ScheduleType.BUSINESS_HOURS:
+        window = f"{settings.BUSINESS_HOURS_START:%H:%M}–{settings.BUSINESS_HOURS_END:%H:%M}"
+        return f"business hours {window} ({host.timezone})"
+    return "always"
+
+
+def _host_fields(host: Host) -> list[tuple[str, str]]:
+    return [
+        ("Host", f"{host.name} (`{host.host_id}`)"),
+        ("Last seen", _stamp(host.last_heartbeat_at)),
+        ("Expected every", human_duration(timedelta(seconds=host.frequency_seconds))),
+        ("Grace", human_duration(timedelta(seconds=host.grace_seconds))),
+        ("Schedule", _schedule_text(host)),
+    ]
+
+
+def _host_url(host: Host) -> str:
+    return dashboard_url(f"/api/v1/dashboard/hosts/{host.host_id}")
+
+
+def on_status_change(sender, host: Host, change: StatusChange, since: datetime, **kwargs) -> None:
+    """Queue the alert a transition calls for, muting flips of a flapping host."""
+    if change.to_status not in (HostStatus.UP, HostStatus.DOWN):
+        return
+    if change.from_status not in (HostStatus.UP, HostStatus.DOWN):
+        return  # first heartbeat, or back from a pause: nothing went wrong
+    if host.flapping_since is None and _is_flapping(host, change.at):
+        Host.objects.filter(pk=host.pk).update(flapping_since=change.at, next_reminder_at=None)
+        host.flapping_since = change.at
+        window = human_duration(timedelta(seconds=settings.FLAP_WINDOW_SECONDS))
+        queue_alert(
+            AlertKind.HOST_FLAPPING,
+            Severity.WARNING,
+            f"{host.name} is flapping",
+            f"{settings.FLAP_THRESHOLD} or more up/down changes within {window}. Further "
+            "changes are not alerted until the host has been stable for a while.",
+            _host_fields(host),
+            host,
+            _host_url(host),
+        )
+        return
+    if host.flapping_since is not None:
+        return
+    if change.to_status == HostStatus.DOWN:
+        _queue_down(host, change)
+    else:
+        _queue_up(host, change, since)
+
+
+def _is_flapping(host: Host, at: datetime) -> bool:
+    window_start = at - timedelta(seconds=settings.FLAP_WINDOW_SECONDS)
+    flips = StatusChange.objects.filter(
+        host=host, at__gt=window_start, to_status__in=[HostStatus.UP, HostStatus.DOWN]
+    ).exclude(from_status__in=[HostStatus.NEW, HostStatus.PAUSED])
+    return flips.count() >= settings.FLAP_THRESHOLD
+
+
+def _queue_down(host: Host, change: StatusChange) -> None:
+    queue_alert(
+        AlertKind.HOST_DOWN,
+        Severity.ERROR,
+        f"{host.name} is down",
+        f"No heartbeat from `{host.host_id}` before its deadline.",
+        [*_host_fields(host), ("Down since", _stamp(change.at))],
+        host,
+        _host_url(host),
+    )
+    if settings.REMINDER_INTERVAL_SECONDS:
+        reminder_at = change.at + timedelta(seconds=settings.REMINDER_INTERVAL_SECONDS)
+        Host.objects.filter(pk=host.pk).update(next_reminder_at=reminder_at)
+        host.next_reminder_at = reminder_at
+
+
+def _queue_up(host: Host, change: StatusChange, down_since: datetime) -> None:
+    downtime = human_duration(change.at - down_since)
+    queue_alert(
+        AlertKind.HOST_UP,
+        Severity.INFO,
+        f"{host.name} is back up",
+        f"`{host.host_id}` sent a heartbeat again after {downtime} down.",
+        [*_host_fields(host), ("Down since", _stamp(down_since)), ("Downtime", downtime)],
+        host,
+        _host_url(host),
+    )
+
+
+def queue_reminder(host: Host, at: datetime) -> None:
+    queue_alert(
+        AlertKind.HOST_REMINDER,
+        Severity.ERROR,
+        f"{host.name} is still down",
+        f"`{host.host_id}` has been down for {human_duration(at - host.status_changed_at)}. "
+        "Acknowledge the alert to stop these reminders.",
+        [*_host_fields(host), ("Down since", _stamp(host.status_changed_at))],
+        host,
+        _host_url(host),
+    )
+
+
+def queue_stable(host: Host) -> None:
+    state = "up" if host.status == HostStatus.UP else host.status
+    queue_alert(
+        AlertKind.HOST_STABLE,
+        Severity.ERROR if host.status == HostStatus.DOWN else Severity.INFO,
+        f"{host.name} stopped flapping and is {state}",
+        f"`{host.host_id}` has stayed {state} since {_stamp(host.status_changed_at)}.",
+        _host_fields(host),
+        host,
+        _host_url(host),
+    )
+
+
+def send_due_reminders(now: datetime) -> int:
+    if not settings.REMINDER_INTERVAL_SECONDS:
+        return 0
+    sent = 0
+    interval = timedelta(seconds=settings.REMINDER_INTERVAL_SECONDS)
+    for host in Host.objects.filter(status=HostStatus.DOWN, next_reminder_at__lte=now)[:500]:
+        with transaction.atomic():
+            claimed = Host.objects.filter(
+                pk=host.pk, status=HostStatus.DOWN, next_reminder_at=host.next_reminder_at
+            ).update(next_reminder_at=now + interval)
+            if claimed:
+                queue_reminder(host, now)
+                sent += 1
+    return sent
+
+
+def end_flapping(now: datetime) -> int:
+    quiet_since = now - timedelta(seconds=settings.FLAP_QUIET_SECONDS)
+    ended = 0
+    calm = Host.objects.filter(flapping_since__isnull=False, status_changed_at__lte=quiet_since)
+    for host in calm[:500]:
+        with transaction.atomic():
+            if Host.objects.filter(pk=host.pk, flapping_since=host.flapping_since).update(
+                flapping_since=None
+            ):
+                queue_stable(host)
+                ended += 1
+    return ended

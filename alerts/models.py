@@ -1,0 +1,163 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.timezone import now
+
+from alerts.choices import AlertKind, AlertState, ChannelKind, DeliveryState, Severity
+from hosts.models import Host
+
+ENVIRONMENT_CHANNEL_NAME = "Discord (DISCORD_WEBHOOK_URL)"
+
+
+def mask_url(url: str) -> str:
+    """A webhook URL with its secret part hidden, for logs and pages."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    head, _, tail = path.rpartition("/")
+    shown = head if len(tail) > 4 else path
+    return f"{parts.scheme}://{parts.netloc}{shown}/****"
+
+
+class Channel(models.Model):
+    """Where alerts go. Delivery bookkeeping (lease, rate limit, breakage) lives here too."""
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=ChannelKind.choices)
+    url = models.URLField(
+        max_length=500, blank=True, help_text="Webhook URL (a secret: shown masked)"
+    )
+    email_to = models.CharField(
+        max_length=500, blank=True, help_text="Comma-separated addresses for email channels"
+    )
+    from_environment = models.BooleanField(default=False, editable=False)
+    enabled = models.BooleanField(default=True)
+    min_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
+    broken_at = models.DateTimeField(null=True, blank=True)
+    broken_reason = models.CharField(max_length=300, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    send_after = models.DateTimeField(null=True, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    recent_sends = models.JSONField(default=list, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.kind in (ChannelKind.DISCORD, ChannelKind.WEBHOOK) and not (
+            self.url or self.from_environment
+        ):
+            raise ValidationError({"url": "A webhook URL is required."})
+        if self.kind == ChannelKind.EMAIL and not self.email_to:
+            raise ValidationError({"email_to": "At least one address is required."})
+
+    @property
+    def target_url(self) -> str:
+        return settings.DISCORD_WEBHOOK_URL if self.from_environment else self.url
+
+    @property
+    def masked_target(self) -> str:
+        return self.email_to if self.kind == ChannelKind.EMAIL else mask_url(self.target_url)
+
+    @classmethod
+    def routing_targets(cls) -> list["Channel"]:
+        """Channels that new alerts are queued for (broken ones too: they get fixed)."""
+        if settings.DISCORD_WEBHOOK_URL:
+            cls.objects.get_or_create(
+                from_environment=True,
+                defaults={"name": ENVIRONMENT_CHANNEL_NAME, "kind": ChannelKind.DISCORD},
+            )
+        channels = cls.objects.filter(enabled=True)
+        if not settings.DISCORD_WEBHOOK_URL:
+            channels = channels.exclude(from_environment=True)
+        return list(channels)
+
+    def mark_broken(self, reason: str) -> None:
+        self.broken_at = now()
+        self.broken_reason = reason[:300]
+        Channel.objects.filter(pk=self.pk).update(
+            broken_at=self.broken_at, broken_reason=self.broken_reason
+        )
+
+
+class Alert(models.Model):
+    """An alert in the outbox, written in the same transaction as the change it reports."""
+
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    fields = models.JSONField(default=list, blank=True, help_text="[[name, value], …]")
+    url = models.CharField(max_length=500, blank=True)
+    state = models.CharField(
+        max_length=10, choices=AlertState.choices, default=AlertState.PENDING, db_index=True
+    )
+    created_at = models.DateTimeField(default=now, db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def refresh_state(self) -> None:
+        states = set(self.deliveries.values_list("state", flat=True))
+        if not states:
+            state = AlertState.UNROUTED
+        elif DeliveryState.PENDING in states:
+            state = AlertState.PENDING
+        elif DeliveryState.FAILED in states:
+            state = AlertState.FAILED
+        else:
+            state = AlertState.DELIVERED
+        if state != self.state:
+            self.state = state
+            Alert.objects.filter(pk=self.pk).update(state=state)
+
+    def acknowledge(self, by: str) -> None:
+        if self.acknowledged_at is None:
+            self.acknowledged_at = now()
+            self.acknowledged_by = by[:150]
+            self.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        if self.host_id and self.kind in (AlertKind.HOST_DOWN, AlertKind.HOST_REMINDER):
+            Host.objects.filter(pk=self.host_id).update(next_reminder_at=None)
+
+
+class Delivery(models.Model):
+    """One alert on its way to one channel."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(default=now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["alert__created_at", "alert_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "channel"], name="one_delivery_per_channel")
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="delivery_due_idx"),
+            models.Index(fields=["channel", "state"], name="delivery_channel_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert} → {self.channel}"

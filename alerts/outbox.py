@@ -1,0 +1,45 @@
+"""Writing alerts to the outbox. Call inside the transaction of the change reported."""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from alerts.choices import AlertState, Severity
+from alerts.models import Alert, Channel, Delivery
+from hosts.models import Host
+
+SEVERITY_RANK = {value: rank for rank, value in enumerate(Severity.values)}
+
+
+def dashboard_url(path: str = "/api/v1/dashboard") -> str:
+    return f"{settings.NETMON_BASE_URL}{path}"
+
+
+def queue_alert(
+    kind: str,
+    severity: str,
+    title: str,
+    description: str = "",
+    fields: Iterable[tuple[str, str]] = (),
+    host: Host | None = None,
+    url: str = "",
+) -> Alert:
+    alert = Alert.objects.create(
+        kind=kind,
+        severity=severity,
+        title=title,
+        description=description,
+        fields=[[name, value] for name, value in fields],
+        host=host,
+        url=url or dashboard_url(),
+    )
+    deliveries = [
+        Delivery(alert=alert, channel=channel, next_attempt_at=alert.created_at)
+        for channel in Channel.routing_targets()
+        if SEVERITY_RANK[severity] >= SEVERITY_RANK[channel.min_severity]
+    ]
+    Delivery.objects.bulk_create(deliveries)
+    if not deliveries:
+        alert.state = AlertState.UNROUTED
+        alert.save(update_fields=["state"])
+    return alert

@@ -1,0 +1,112 @@
+from django.contrib import admin, messages
+from django.db import transaction
+
+from hosts.models import Host, StatusChange
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = [
+        "host_id",
+        "name",
+        "status_label",
+        "last_heartbeat_at",
+        "schedule_label",
+        "frequency_seconds",
+        "grace_seconds",
+        "next_deadline",
+    ]
+    list_filter = ["status", "schedule_type", "timezone"]
+    search_fields = ["host_id", "name", "notes"]
+    readonly_fields = [
+        "status",
+        "token_prefix",
+        "last_heartbeat_at",
+        "next_expected_at",
+        "next_deadline",
+        "status_changed_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["host_id", "name", "notes", "tags"]}),
+        (
+            "Schedule",
+            {
+                "fields": [
+                    "frequency_seconds",
+                    "grace_seconds",
+                    "schedule_type",
+                    "cron_expression",
+                    "timezone",
+                ]
+            },
+        ),
+        ("State", {"fields": readonly_fields}),
+    ]
+    actions = ["pause_hosts", "resume_hosts", "rotate_tokens"]
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, host: Host) -> str:
+        return host.display_status()
+
+    @admin.display(description="schedule", ordering="schedule_type")
+    def schedule_label(self, host: Host) -> str:
+        if host.schedule_type == "custom":
+            return f"cron {host.cron_expression} ({host.timezone})"
+        if host.schedule_type == "business_hours":
+            return f"business hours ({host.timezone})"
+        return "always"
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        return [*fields, "host_id"] if obj else fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            token = obj.set_new_token()
+            messages.warning(
+                request,
+                f"Token for {obj.host_id}: {token} — copy it now, it is not shown again.",
+            )
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Pause monitoring of the selected hosts")
+    def pause_hosts(self, request, queryset):
+        with transaction.atomic():
+            for host in queryset.select_for_update():
+                host.pause(f"paused in the admin by {request.user}")
+        self.message_user(request, f"Paused {queryset.count()} host(s).")
+
+    @admin.action(description="Resume monitoring of the selected hosts")
+    def resume_hosts(self, request, queryset):
+        with transaction.atomic():
+            for host in queryset.select_for_update():
+                host.resume(f"resumed in the admin by {request.user}")
+        self.message_user(request, f"Resumed {queryset.count()} host(s).")
+
+    @admin.action(description="Rotate the token of the selected hosts")
+    def rotate_tokens(self, request, queryset):
+        with transaction.atomic():
+            for host in queryset.select_for_update():
+                token = host.set_new_token()
+                host.save(update_fields=["token_hash", "token_prefix", "updated_at"])
+                messages.warning(
+                    request,
+                    f"New token for {host.host_id}: {token} — copy it now, it is not shown again.",
+                )
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(admin.ModelAdmin):
+    list_display = ["host", "at", "from_status", "to_status", "reason"]
+    list_filter = ["to_status", "at"]
+    search_fields = ["host__host_id", "reason"]
+    list_select_related = ["host"]
+    readonly_fields = ["host", "at", "from_status", "to_status", "reason"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

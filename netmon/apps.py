@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class NetmonConfig(AppConfig):
+    name = "netmon"
+    verbose_name = "netmon"

@@ -1,0 +1,247 @@
+"""Django settings for netmon, read from the environment (and ``.env`` when present).
+
+Every variable is documented in ``.env.example``.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from netmon.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_time,
+    env_timezone,
+    env_url,
+    env_weekdays,
+    secret_key,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# NETMON_ENV_FILE= (empty) skips the file: the test command does so, so that a
+# developer's .env can never point the tests at a real Discord channel.
+ENV_FILE = os.environ.get("NETMON_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE:
+    load_dotenv(ENV_FILE, override=False)
+
+DATA_DIR = Path(env_str("NETMON_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+SECRET_KEY = secret_key(DATA_DIR)
+DEBUG = env_bool("DEBUG", False)
+
+NETMON_BASE_URL = env_url("NETMON_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS") or [
+    "{0.scheme}://{0.netloc}".format(urlsplit(NETMON_BASE_URL))
+]
+if env_bool("NETMON_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+NETMON_TRUST_X_FORWARDED_FOR = env_bool("NETMON_BEHIND_PROXY", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = NETMON_BASE_URL.startswith("https://")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "netmon",
+    "accounts",
+    "hosts",
+    "heartbeats",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "netmon.urls"
+WSGI_APPLICATION = "netmon.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite'}")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+    except (ValueError, dj_database_url.UnknownSchemeError) as error:
+        raise ImproperlyConfigured(f"DATABASE_URL is invalid: {error}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # WAL + IMMEDIATE transactions + a busy timeout: web, workers and the
+        # monitor loop write concurrently without "database is locked".
+        config["CONN_MAX_AGE"] = 0 if config["NAME"] == ":memory:" else 600
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    elif config["ENGINE"] not in ("django.db.backends.postgresql",):
+        raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))
+TASK_BROKER = env_str("TASK_BROKER", "orm").lower()
+if TASK_BROKER not in ("orm", "redis"):
+    raise ImproperlyConfigured(f"TASK_BROKER={TASK_BROKER!r} is invalid: expected orm or redis")
+if TASK_BROKER == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    # A shared cache so that every process sees the task cluster's statistics.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "netmon_cache",
+        }
+    }
+
+Q_CLUSTER = {
+    "name": "netmon",
+    "workers": env_int("TASK_WORKERS", 2, 1, 32),
+    "timeout": 90,
+    "retry": 120,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 500,
+    "catch_up": False,
+    "label": "Tasks",
+    "poll": 0.2,
+}
+if TASK_BROKER == "redis":
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MANIFEST_STRICT = False
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.ApiKeyOrStaff"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "netmon.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "netmon API",
+    "DESCRIPTION": "Heartbeats, hosts, alerts and health of a netmon server.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Served from the installed sidecar package: the docs page works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Monitoring behaviour
+BUSINESS_HOURS_START = env_time("BUSINESS_HOURS_START", "08:00")
+BUSINESS_HOURS_END = env_time("BUSINESS_HOURS_END", "18:00")
+BUSINESS_HOURS_DAYS = env_weekdays("BUSINESS_HOURS_DAYS", "1,2,3,4,5")
+BUSINESS_HOURS_TIMEZONE = env_timezone("BUSINESS_HOURS_TIMEZONE", "America/New_York")
+if BUSINESS_HOURS_START == BUSINESS_HOURS_END:
+    raise ImproperlyConfigured("BUSINESS_HOURS_START and BUSINESS_HOURS_END must differ")
+
+HEARTBEAT_MAX_BODY_BYTES = env_int("HEARTBEAT_MAX_BODY_BYTES", 10240, 0, 1024 * 1024)
+HEARTBEAT_KEEP_PER_HOST = env_int("HEARTBEAT_KEEP_PER_HOST", 1000, 10, 1_000_000)
+STATUS_HISTORY_KEEP_DAYS = env_int("STATUS_HISTORY_KEEP_DAYS", 400, 31, 10_000)
+ALERT_KEEP_DAYS = env_int("ALERT_KEEP_DAYS", 90, 1, 10_000)
+
+SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 1.0, 0.1, 60)
+REMINDER_INTERVAL_SECONDS = env_int("REMINDER_INTERVAL_SECONDS", 0, 0, 30 * 86400)
+FLAP_THRESHOLD = env_int("FLAP_THRESHOLD", 6, 2, 1000)
+FLAP_WINDOW_SECONDS = env_int("FLAP_WINDOW_SECONDS", 3600, 60, 86400)
+
+DISCORD_WEBHOOK_URL = env_url("DISCORD_WEBHOOK_URL")
+DISCORD_ALLOWED_MENTIONS = env_list("DISCORD_ALLOWED_MENTIONS")
+ALERT_RETRY_HOURS = env_int("ALERT_RETRY_HOURS", 48, 24, 24 * 30)
+ALERT_DELIVERY_LEASE_SECONDS = env_int("ALERT_DELIVERY_LEASE_SECONDS", 60, 5, 3600)
+FLAP_QUIET_SECONDS = env_int("FLAP_QUIET_SECONDS", 900, 60, 86400)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, 1, 65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "netmon@localhost")
