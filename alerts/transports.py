@@ -15,7 +15,6 @@ from django.utils import timezone
 from alerts.choices import SEVERITY_COLOURS, ChannelKind
 from alerts.models import Alert, Channel, mask_url
 
-TIMEOUT = (5, 10)
 USER_AGENT = "netmon (self-hosted monitoring)"
 
 # Discord's limits for webhook messages
@@ -76,7 +75,7 @@ class HttpTransport(Transport):
             response = requests.post(
                 url,
                 json=self.payload(alerts),
-                timeout=TIMEOUT,
+                timeout=(5, settings.ALERT_HTTP_TIMEOUT_SECONDS),
                 headers={"User-Agent": USER_AGENT},
                 allow_redirects=False,
             )

@@ -6,6 +6,7 @@ changes nothing. A valid plan is then applied in one transaction. Keys left out 
 entry keep the host's current value (the model default for a new host).
 """
 
+import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -186,9 +187,10 @@ def _validate(entry: Any, current: Host | None) -> tuple[dict[str, Any], dict[st
         if key not in entry:
             problems[key] = ["This field is required."]
     given = {key: value for key, value in entry.items() if key in KEYS and key not in problems}
-    values = {**(host_values(current) if current else {}), **given}
-    paused = values.pop("paused", False)
-    candidate = Host(pk=current.pk if current else None, **values)
+    paused = given.pop("paused", current.paused if current else False)
+    candidate = copy.copy(current) if current else Host()
+    for key, value in given.items():
+        setattr(candidate, key, value)
     try:
         candidate.full_clean(exclude=[*TOKEN_FIELDS, *problems])
     except ValidationError as error:

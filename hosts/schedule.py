@@ -136,7 +136,7 @@ def validate_cron(expression: str) -> str | None:
                 "ranges (1-5) or steps (*/5)"
             )
     try:
-        croniter(_for_croniter(expression), datetime(2000, 1, 1)).get_next(datetime)
+        _croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
     except CroniterError:
         return "cron expression never fires (that day of the month does not exist in its months)"
     return None
@@ -188,8 +188,13 @@ def _window_on(window: Window, tz: ZoneInfo, day: date) -> tuple[datetime, datet
     return (start, end) if start < end else None  # a window inside a DST gap is empty
 
 
-def _for_croniter(expression: str) -> str:
-    """Spell one-value ranges (5-5, mon-mon) as the value: croniter 7 reads them as '*'."""
+def _croniter(expression: str, start: datetime) -> croniter:
+    """Fire times of `expression` after the naive `start`, matching days like Vixie cron/cronie.
+
+    Day of month and weekday are OR-ed only when neither field starts with '*' (so "0 0 */2 * 1"
+    means odd days that are Mondays), and a one-value range such as 5-5 or mon-mon is spelled
+    as the value because croniter reads it as '*'.
+    """
 
     def value(token: str) -> int | None:
         return int(token) if token.isdigit() else _CRON_NAMES.get(token.lower())
@@ -198,7 +203,7 @@ def _for_croniter(expression: str) -> str:
         same = value(match[1]) is not None and value(match[1]) == value(match[2])
         return match[1] if same else match[0]
 
-    return _ONE_VALUE_RANGE.sub(single, expression)
+    return croniter(_ONE_VALUE_RANGE.sub(single, expression), start, implement_cron_bug=True)
 
 
 def _next_fire(expression: str, tz: ZoneInfo, last: datetime) -> datetime:
@@ -206,7 +211,7 @@ def _next_fire(expression: str, tz: ZoneInfo, last: datetime) -> datetime:
     if error := validate_cron(expression):
         raise ValueError(error)
     # croniter walks naive local wall-clock time; DST is resolved by _local_to_utc.
-    fires = croniter(_for_croniter(expression), last.astimezone(tz).replace(tzinfo=None, fold=0))
+    fires = _croniter(expression, last.astimezone(tz).replace(tzinfo=None, fold=0))
     for _ in range(_MAX_SKIPPED_FIRES):
         try:
             fire = _local_to_utc(fires.get_next(datetime), tz)

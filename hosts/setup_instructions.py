@@ -6,8 +6,9 @@ from hosts.choices import ScheduleType
 from hosts.models import Host
 
 SCRIPT_PATH = "/usr/local/bin/client-heartbeat.sh"
+TOKEN_DIR = "/etc/netmon"
+TOKEN_FILE = f"{TOKEN_DIR}/token"  # read by the script when its TOKEN argument is "-"
 UNIT = "netmon-heartbeat"
-ENV_FILE = f"/etc/{UNIT}.env"
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 # The intervals cron keeps exactly, shortest first, as (seconds, crontab time fields).
@@ -23,7 +24,6 @@ CRON_STEPS = [
 
 def client_setup_text(host: Host, token: str, base_url: str) -> str:
     base = base_url.rstrip("/")
-    arguments = f"{host.host_id} {token} {base}"
     cron_fields, cron_note = _crontab(host)
     timer_lines, timer_description = _timer(host)
     intro = f"Client setup for {host.host_id} (netmon server {base})"
@@ -37,15 +37,17 @@ def client_setup_text(host: Host, token: str, base_url: str) -> str:
         intro,
         "1. Download the heartbeat script:\n\n"
         f"curl -fsSO {base}/scripts/client-heartbeat.sh && chmod +x client-heartbeat.sh",
-        f"2. Send a test heartbeat:\n\n./client-heartbeat.sh {arguments}",
-        "3. Send heartbeats from cron. Install the script:\n\n"
-        f"sudo install -m 755 client-heartbeat.sh {SCRIPT_PATH}\n\n"
-        "then add this line to a crontab (crontab -e):\n\n"
-        f"{cron_fields} {SCRIPT_PATH} {arguments} >/dev/null 2>&1"
+        f"2. Send a test heartbeat:\n\n./client-heartbeat.sh {host.host_id} {token} {base}",
+        "3. Send heartbeats from cron. Install the script and keep the token in a file only "
+        "root can read (so that it never shows in the process list):\n\n"
+        f"sudo install -m 755 client-heartbeat.sh {SCRIPT_PATH}\n"
+        f"sudo install -d -m 700 {TOKEN_DIR} && "
+        f"printf '%s\\n' {token} | sudo tee {TOKEN_FILE} >/dev/null"
+        "\n\nthen add this line to root's crontab (sudo crontab -e):\n\n"
+        f"{cron_fields} NETMON_TOKEN_FILE={TOKEN_FILE} {SCRIPT_PATH} {host.host_id} - {base}"
         + (f"\n\nNote: {cron_note}" if cron_note else ""),
-        "4. Or, instead of cron, use a systemd timer. Install the script as in step 3, "
-        "write these three files, then enable the timer:",
-        f"# {ENV_FILE} (holds the token: sudo chmod 600 {ENV_FILE})\nNETMON_TOKEN={token}",
+        "4. Or, instead of cron, use a systemd timer. Install the script and the token file "
+        "as in step 3, write these two files, then enable the timer:",
         f"# /etc/systemd/system/{UNIT}.service\n"
         "[Unit]\n"
         f"Description=netmon heartbeat of {host.host_id}\n"
@@ -53,8 +55,8 @@ def client_setup_text(host: Host, token: str, base_url: str) -> str:
         "After=network-online.target\n\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"EnvironmentFile={ENV_FILE}\n"
-        f"ExecStart={SCRIPT_PATH} {host.host_id} ${{NETMON_TOKEN}} {base}",
+        f"Environment=NETMON_TOKEN_FILE={TOKEN_FILE}\n"
+        f"ExecStart={SCRIPT_PATH} {host.host_id} - {base}",
         f"# /etc/systemd/system/{UNIT}.timer\n"
         "[Unit]\n"
         f"Description=Send a netmon heartbeat {timer_description}\n\n"

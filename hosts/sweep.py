@@ -4,7 +4,6 @@ Safe to run in several processes at once: every flip is a conditional UPDATE,
 so a transition is recorded and alerted exactly once.
 """
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,29 +15,24 @@ from hosts.models import Host, MonitorState
 BATCH = 500
 
 
-@dataclass
-class SweepResult:
-    marked_down: list[str] = field(default_factory=list)
-    postponed: int = 0
-
-
 def gap_threshold() -> timedelta:
     return timedelta(seconds=max(30.0, 10 * settings.SWEEP_INTERVAL_SECONDS))
 
 
-def sweep(now: datetime) -> SweepResult:
-    result = SweepResult(postponed=_forgive_gap(now))
+def sweep(now: datetime) -> list[str]:
+    """Mark overdue hosts down; returns their host_ids."""
+    marked_down = []
     due = Host.objects.filter(status=HostStatus.UP, next_deadline__lte=now).order_by(
         "next_deadline"
     )[:BATCH]
     for host in due:
         with transaction.atomic():
             if host.mark_down_if_overdue(now):
-                result.marked_down.append(host.host_id)
-    return result
+                marked_down.append(host.host_id)
+    return marked_down
 
 
-def _forgive_gap(now: datetime) -> int:
+def forgive_gap(now: datetime) -> int:
     """After the monitor was not running, push deadlines that fell in the gap back.
 
     Hosts whose deadline passed while nobody watched get one grace period from

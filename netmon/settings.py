@@ -172,9 +172,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Hashed, compressed files once `collectstatic` ran (the container, the quick
+# start); straight from the apps otherwise, e.g. in tests.
+COLLECTED = (STATIC_ROOT / "staticfiles.json").exists()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if COLLECTED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
@@ -226,6 +233,7 @@ FLAP_WINDOW_SECONDS = env_int("FLAP_WINDOW_SECONDS", 3600, 60, 86400)
 DISCORD_WEBHOOK_URL = env_url("DISCORD_WEBHOOK_URL")
 DISCORD_ALLOWED_MENTIONS = env_list("DISCORD_ALLOWED_MENTIONS")
 ALERT_RETRY_HOURS = env_int("ALERT_RETRY_HOURS", 48, 24, 24 * 30)
+ALERT_HTTP_TIMEOUT_SECONDS = env_float("ALERT_HTTP_TIMEOUT_SECONDS", 10.0, 0.1, 120)
 ALERT_DELIVERY_LEASE_SECONDS = env_int("ALERT_DELIVERY_LEASE_SECONDS", 60, 5, 3600)
 FLAP_QUIET_SECONDS = env_int("FLAP_QUIET_SECONDS", 900, 60, 86400)
 

@@ -60,9 +60,17 @@ class HostSerializer(serializers.ModelSerializer):
     def get_status(self, host: Host) -> str:
         return host.display_status()
 
+    # Read-only fields sent back unchanged (a GET body used for a PUT) are ignored.
+    ignore_read_only_input = True
+
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
-            unknown = sorted(set(data.keys()) - set(self.fields))
+            accepted = {
+                name
+                for name, field in self.fields.items()
+                if self.ignore_read_only_input or not field.read_only
+            }
+            unknown = sorted(set(data.keys()) - accepted)
             if unknown:
                 raise serializers.ValidationError(
                     {name: "Unknown field." for name in unknown}, code="unknown"
@@ -125,6 +133,8 @@ def _model_attrs(attrs: dict) -> dict:
 
 class HostConfigSerializer(HostSerializer):
     """The monitoring settings of a host, for the quick config endpoints."""
+
+    ignore_read_only_input = False
 
     class Meta(HostSerializer.Meta):
         fields = ["host_id", "name", "status", *CONFIG_FIELDS, "next_deadline"]

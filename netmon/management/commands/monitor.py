@@ -17,17 +17,17 @@ from django.utils import timezone
 
 from alerts.delivery import dispatch_due
 from alerts.host_alerts import end_flapping, send_due_reminders
-from hosts.sweep import sweep
+from hosts.sweep import forgive_gap, sweep
 
 log = logging.getLogger("netmon.monitor")
 
 
 def run_cycle() -> dict:
     now = timezone.now()
-    result = sweep(now)
+    postponed = forgive_gap(now)
     return {
-        "marked_down": result.marked_down,
-        "postponed": result.postponed,
+        "marked_down": sweep(now),
+        "postponed": postponed,
         "reminders": send_due_reminders(now),
         "stabilised": end_flapping(now),
         "dispatched": dispatch_due(),

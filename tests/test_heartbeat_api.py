@@ -1,0 +1,174 @@
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from heartbeats.models import Heartbeat
+from heartbeats.retention import prune_heartbeats
+from hosts.models import Host, StatusChange
+
+pytestmark = pytest.mark.django_db
+
+
+def beat(client, host_id: str, token: str, body: str = "", **extra):
+    return client.post(
+        f"/api/v1/heartbeat/{host_id}",
+        data=body,
+        content_type="text/plain",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        **extra,
+    )
+
+
+def test_first_heartbeat_records_and_brings_host_up(client, make_host):
+    host, token = make_host("web01", frequency_seconds=300, grace_seconds=60)
+    with time_machine.travel("2026-03-02 10:00:00Z", tick=False):
+        response = beat(client, "web01", token, "load 0.3", HTTP_USER_AGENT="cron/1")
+    assert response.status_code == 200
+    assert response.json() == {
+        "ok": True,
+        "host_id": "web01",
+        "status": "up",
+        "received_at": "2026-03-02T10:00:00+00:00",
+        "next_expected_at": "2026-03-02T10:05:00+00:00",
+        "next_deadline": "2026-03-02T10:06:00+00:00",
+    }
+    stored = Heartbeat.objects.get()
+    assert (stored.body, stored.user_agent, stored.source_ip) == ("load 0.3", "cron/1", "127.0.0.1")
+    host.refresh_from_db()
+    assert host.status == "up"
+    assert host.last_heartbeat_at.isoformat() == "2026-03-02T10:00:00+00:00"
+    change = StatusChange.objects.get()
+    assert (change.from_status, change.to_status) == ("new", "up")
+
+
+def test_heartbeat_from_up_host_is_three_queries(client, make_host):
+    _, token = make_host("web01")
+    beat(client, "web01", token)
+    with CaptureQueriesContext(connection) as queries:
+        assert beat(client, "web01", token).status_code == 200
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert [s for s in statements if s in ("SELECT", "INSERT", "UPDATE", "DELETE")] == [
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+    ]
+
+
+def test_json_metrics_body_is_stored_as_sent(client, make_host):
+    _, token = make_host("web01")
+    body = '{"cpu": 0.42, "disk_free_gb": 120}'
+    response = client.post(
+        "/api/v1/heartbeat/web01",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 200
+    assert Heartbeat.objects.get().body == body
+
+
+def test_wrong_token_and_unknown_host_look_the_same(client, make_host):
+    make_host("web01")
+    wrong = beat(client, "web01", "not-the-token")
+    unknown = beat(client, "nosuchhost", "not-the-token")
+    missing = client.post("/api/v1/heartbeat/web01")
+    basic = client.post("/api/v1/heartbeat/web01", HTTP_AUTHORIZATION="Basic dXNlcjpwdw==")
+    for response in (wrong, unknown, missing, basic):
+        assert response.status_code == 401
+        assert response.json() == {"error": "Unknown host or wrong token."}
+    assert not Heartbeat.objects.exists()
+    assert Host.objects.get().status == "new"
+
+
+def test_body_limit(client, make_host, settings):
+    _, token = make_host("web01")
+    settings.HEARTBEAT_MAX_BODY_BYTES = 10240
+    assert beat(client, "web01", token, "x" * 10240).status_code == 200
+    response = beat(client, "web01", token, "x" * 10241)
+    assert response.status_code == 413
+    assert "10240" in response.json()["error"]
+    assert Heartbeat.objects.count() == 1
+
+
+def test_binary_and_nul_bytes_do_not_break_storage(client, make_host):
+    _, token = make_host("web01")
+    response = client.post(
+        "/api/v1/heartbeat/web01",
+        data=b"\x00\xff\xfeok",
+        content_type="application/octet-stream",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 200
+    assert Heartbeat.objects.get().body.endswith("ok")
+
+
+def test_only_post_is_accepted(client, make_host):
+    _, token = make_host("web01")
+    response = client.get("/api/v1/heartbeat/web01", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 405
+
+
+def test_paused_host_is_recorded_but_stays_paused(client, make_host):
+    host, token = make_host("web01")
+    host.pause()
+    response = beat(client, "web01", token)
+    assert response.status_code == 200
+    assert response.json()["status"] == "paused"
+    assert response.json()["next_deadline"] is None
+    host.refresh_from_db()
+    assert host.status == "paused" and host.last_heartbeat_at is not None
+    assert Heartbeat.objects.count() == 1
+
+
+def test_forwarded_for_is_ignored_unless_behind_a_proxy(client, make_host, settings):
+    _, token = make_host("web01")
+    beat(client, "web01", token, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    settings.NETMON_TRUST_X_FORWARDED_FOR = True
+    beat(client, "web01", token, HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7")
+    ips = list(Heartbeat.objects.order_by("id").values_list("source_ip", flat=True))
+    assert ips == ["127.0.0.1", "203.0.113.7"]
+
+
+def test_history_newest_first_paginated_and_filtered(api, client, make_host):
+    _, token = make_host("web01")
+    start = timezone.now() - timedelta(hours=5)
+    for hour in range(5):
+        with time_machine.travel(start + timedelta(hours=hour), tick=False):
+            beat(client, "web01", token, f"beat {hour}")
+    page = api.get("/api/v1/heartbeat/web01/history?limit=2").json()
+    assert page["count"] == 5
+    assert [h["body"] for h in page["results"]] == ["beat 4", "beat 3"]
+    assert page["next"]
+    since = (start + timedelta(hours=1)).isoformat()
+    until = (start + timedelta(hours=3)).isoformat()
+    filtered = api.get("/api/v1/heartbeat/web01/history", {"since": since, "until": until})
+    assert [h["body"] for h in filtered.json()["results"]] == ["beat 2", "beat 1"]
+
+
+def test_history_bad_input(api, make_host):
+    make_host("web01")
+    assert api.get("/api/v1/heartbeat/web01/history?since=yesterday").status_code == 400
+    assert api.get("/api/v1/heartbeat/nope/history").status_code == 404
+
+
+def test_retention_keeps_the_newest_per_host(client, make_host):
+    _, token = make_host("web01")
+    _, other = make_host("db01")
+    for i in range(12):
+        beat(client, "web01", token, f"{i}")
+    for i in range(3):
+        beat(client, "db01", other, f"{i}")
+    assert prune_heartbeats(keep=10) == 2
+    kept = Heartbeat.objects.filter(host__host_id="web01").order_by("id")
+    assert [h.body for h in kept] == [str(i) for i in range(2, 12)]
+    assert Heartbeat.objects.filter(host__host_id="db01").count() == 3
+
+
+def test_client_script_is_served(client):
+    response = client.get("/scripts/client-heartbeat.sh")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"#!/bin/sh")

@@ -1,0 +1,211 @@
+"""Missed-heartbeat detection, recovery, flapping, reminders, gaps: through the sweep."""
+
+from datetime import datetime, timedelta
+
+import pytest
+import time_machine
+
+from alerts.host_alerts import end_flapping, send_due_reminders
+from alerts.models import Alert
+from hosts.models import Host, StatusChange
+from hosts.sweep import forgive_gap, sweep
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
+
+
+def beat(client, host_id, token):
+    response = client.post(f"/api/v1/heartbeat/{host_id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def at(seconds: float):
+    return time_machine.travel(T0 + timedelta(seconds=seconds), tick=False)
+
+
+def kinds() -> list[str]:
+    return list(Alert.objects.order_by("id").values_list("kind", flat=True))
+
+
+@pytest.fixture
+def up_host(client, make_host):
+    with at(0):
+        host, token = make_host("web01", frequency_seconds=60, grace_seconds=30)
+        beat(client, "web01", token)
+    return host, token
+
+
+def test_host_goes_down_once_after_deadline(up_host):
+    with at(89.9):
+        assert sweep(T0 + timedelta(seconds=89.9)) == []
+    with at(90):
+        assert sweep(T0 + timedelta(seconds=90)) == ["web01"]
+    with at(91):
+        assert sweep(T0 + timedelta(seconds=91)) == []
+    host = Host.objects.get()
+    assert host.status == "down"
+    assert kinds() == ["host_down"]
+    alert = Alert.objects.get()
+    assert alert.title == "WEB01 is down" and alert.severity == "error"
+    assert dict(alert.fields)["Expected every"] == "1 min"
+    assert StatusChange.objects.filter(to_status="down").count() == 1
+
+
+def test_late_is_shown_between_expected_time_and_deadline(up_host, api):
+    with at(70):
+        assert api.get("/api/v1/hosts/web01").json()["status"] == "late"
+        sweep(T0 + timedelta(seconds=70))
+    assert Host.objects.get().status == "up"
+    assert kinds() == []
+
+
+def test_recovery_sends_one_notice_with_downtime(up_host, client):
+    host, token = up_host
+    with at(90):
+        sweep(T0 + timedelta(seconds=90))
+    with at(90 + 750):
+        beat(client, "web01", token)
+    with at(90 + 760):
+        beat(client, "web01", token)
+    assert kinds() == ["host_down", "host_up"]
+    recovery = Alert.objects.get(kind="host_up")
+    assert dict(recovery.fields)["Downtime"] == "12 min 30 s" or "12 min" in recovery.description
+    assert Host.objects.get().status == "up"
+
+
+def test_no_alert_for_new_or_paused_hosts(client, make_host):
+    make_host("never-seen", frequency_seconds=60, grace_seconds=0)
+    paused, token = make_host("paused", frequency_seconds=60, grace_seconds=0)
+    with at(0):
+        beat(client, "paused", token)
+    paused.refresh_from_db()
+    paused.pause()
+    with at(3600):
+        assert sweep(T0 + timedelta(seconds=3600)) == []
+    assert kinds() == []
+
+
+def test_resumed_host_waits_for_its_next_heartbeat(up_host, client):
+    host, token = up_host
+    host.refresh_from_db()
+    host.pause()
+    host.resume()
+    with at(3600):
+        assert sweep(T0 + timedelta(seconds=3600)) == []
+    with at(3700):
+        beat(client, "web01", token)
+    assert kinds() == []  # back from new → up is not a recovery
+
+
+def test_flapping_host_is_reported_once_then_muted(client, make_host, settings):
+    settings.FLAP_THRESHOLD = 4
+    settings.FLAP_WINDOW_SECONDS = 3600
+    settings.FLAP_QUIET_SECONDS = 600
+    _, token = make_host("flappy", frequency_seconds=60, grace_seconds=0)
+    clock = 0
+    with at(clock):
+        beat(client, "flappy", token)
+    for _ in range(5):
+        clock += 61
+        with at(clock):
+            sweep(T0 + timedelta(seconds=clock))
+        clock += 1
+        with at(clock):
+            beat(client, "flappy", token)
+    assert kinds() == ["host_down", "host_up", "host_down", "host_flapping"]
+    assert Host.objects.get().flapping_since is not None
+    # quiet for long enough: one "stable again" notice
+    with at(clock + 500):
+        assert end_flapping(T0 + timedelta(seconds=clock + 500)) == 0
+    with at(clock + 601):
+        beat(client, "flappy", token)
+    with at(clock + 1300):
+        assert end_flapping(T0 + timedelta(seconds=clock + 1300)) == 1
+    assert kinds()[-1] == "host_stable"
+    assert Host.objects.get().flapping_since is None
+
+
+def test_reminders_until_acknowledged(up_host, api, settings):
+    settings.REMINDER_INTERVAL_SECONDS = 3600
+    with at(90):
+        sweep(T0 + timedelta(seconds=90))
+    with at(90 + 3599):
+        assert send_due_reminders(T0 + timedelta(seconds=90 + 3599)) == 0
+    with at(90 + 3600):
+        assert send_due_reminders(T0 + timedelta(seconds=90 + 3600)) == 1
+    with at(90 + 7200):
+        assert send_due_reminders(T0 + timedelta(seconds=90 + 7200)) == 1
+    assert kinds() == ["host_down", "host_reminder", "host_reminder"]
+    down = Alert.objects.get(kind="host_down")
+    assert api.post(f"/api/v1/alerts/{down.pk}/ack").status_code == 200
+    with at(90 + 20000):
+        assert send_due_reminders(T0 + timedelta(seconds=90 + 20000)) == 0
+
+
+def test_reminders_are_off_by_default(up_host):
+    with at(90):
+        sweep(T0 + timedelta(seconds=90))
+    with at(10**6):
+        assert send_due_reminders(T0 + timedelta(seconds=10**6)) == 0
+
+
+def test_deadlines_inside_a_monitor_gap_get_one_grace_period(client, make_host):
+    _, token = make_host("web01", frequency_seconds=60, grace_seconds=120)
+    with at(0):
+        beat(client, "web01", token)
+        assert forgive_gap(T0) == 0
+    # the monitor was stopped from t=0 to t=600; the deadline (t=180) fell inside
+    with at(600):
+        assert forgive_gap(T0 + timedelta(seconds=600)) == 1
+        assert sweep(T0 + timedelta(seconds=600)) == []
+    host = Host.objects.get()
+    assert host.next_deadline == T0 + timedelta(seconds=600 + 120)
+    with at(700):
+        assert sweep(T0 + timedelta(seconds=700)) == []
+    with at(720):
+        assert sweep(T0 + timedelta(seconds=720)) == ["web01"]
+
+
+def test_a_heartbeat_racing_the_sweep_wins(up_host, client):
+    """The sweep's update is conditional: a host that just reported is not flipped."""
+    host, token = up_host
+    stale = Host.objects.get()
+    with at(80):
+        beat(client, "web01", token)
+    assert stale.mark_down_if_overdue(T0 + timedelta(seconds=95)) is None
+    assert Host.objects.get().status == "up"
+    assert kinds() == []
+
+
+def test_status_history_api_with_uptime_and_downtimes(up_host, client, api):
+    _, token = up_host
+    with at(90):
+        sweep(T0 + timedelta(seconds=90))
+    with at(90 + 600):
+        beat(client, "web01", token)
+    with at(3600):
+        data = api.get("/api/v1/hosts/web01/status-history").json()
+    assert data["status"] == "late"  # last heartbeat at 690 s, expected every 60 s
+    assert [(c["from_status"], c["to_status"]) for c in data["changes"]] == [
+        ("down", "up"),
+        ("up", "down"),
+        ("new", "up"),
+    ]
+    assert data["downtimes"] == [
+        {"start": "2026-03-02T10:01:30Z", "end": "2026-03-02T10:11:30Z", "duration_seconds": 600}
+    ]
+    # monitored for 3600 s, down 600 s of it
+    assert data["uptime"]["24h"] == pytest.approx(100 * (1 - 600 / 3600), abs=0.01)
+    with at(3600):
+        assert api.get("/api/v1/hosts/web01/status-history?since=nonsense").status_code == 400
+
+
+def test_ongoing_downtime_has_no_end(up_host, api):
+    with at(90):
+        sweep(T0 + timedelta(seconds=90))
+    with at(1000):
+        data = api.get("/api/v1/hosts/web01/status-history").json()
+    assert data["downtimes"][0]["end"] is None
+    assert data["downtimes"][0]["duration_seconds"] == 910
