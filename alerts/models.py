@@ -12,14 +12,17 @@ ENVIRONMENT_CHANNEL_NAME = "Discord (DISCORD_WEBHOOK_URL)"
 
 
 def mask_url(url: str) -> str:
-    """A webhook URL with its secret part hidden, for logs and pages."""
+    """A webhook URL with its secret parts hidden, for logs and pages.
+
+    Discord's ``/api/webhooks/<id>/<token>`` keeps its id; any other URL shows
+    only scheme and host, as its secret may sit anywhere in path or query.
+    """
     if not url:
         return ""
     parts = urlsplit(url)
-    path = parts.path.rstrip("/")
-    head, _, tail = path.rpartition("/")
-    shown = head if len(tail) > 4 else path
-    return f"{parts.scheme}://{parts.netloc}{shown}/****"
+    head, marker, rest = parts.path.partition("/webhooks/")
+    shown = f"{head}{marker}{rest.split('/')[0]}/" if marker and "/" in rest else "/"
+    return f"{parts.scheme}://{parts.netloc}{shown}****"
 
 
 class Channel(models.Model):

@@ -42,6 +42,7 @@ class HostAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Log analysis", {"fields": ["log_analysis_config"], "classes": ["collapse"]}),
         ("State", {"fields": readonly_fields}),
     ]
     actions = ["pause_hosts", "resume_hosts", "rotate_tokens"]

@@ -13,6 +13,8 @@ from hosts.signals import status_changed
 from hosts.validators import (
     MAX_FREQUENCY,
     MAX_GRACE,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
     MIN_FREQUENCY,
     validate_host_id,
     validate_timezone,
@@ -82,6 +84,9 @@ class Host(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
+        # An emptied form field arrives as None: it means "none".
+        self.tags = [] if self.tags is None else self.tags
+        self.log_analysis_config = self.log_analysis_config or {}
         errors: dict[str, str] = {}
         if self.schedule_type == ScheduleType.CUSTOM:
             if not self.cron_expression:
@@ -92,6 +97,8 @@ class Host(models.Model):
             errors["cron_expression"] = problem
         if not isinstance(self.tags, list) or not all(isinstance(t, str) for t in self.tags):
             errors["tags"] = "Tags must be a list of strings."
+        elif len(self.tags) > MAX_TAGS or any(not 0 < len(t) <= MAX_TAG_LENGTH for t in self.tags):
+            errors["tags"] = f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
         if errors:
             raise ValidationError(errors)
 

@@ -11,6 +11,8 @@ RESERVED_HOST_IDS = {"generate-token", "config"}
 MIN_FREQUENCY = 10
 MAX_FREQUENCY = 31 * 86400
 MAX_GRACE = 7 * 86400
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 50
 
 
 def validate_host_id(value: str) -> None:

@@ -111,9 +111,19 @@ def env_url(name: str, default: str = "", schemes: tuple[str, ...] = ("http", "h
     return value
 
 
-def env_list(name: str, default: str = "") -> list[str]:
+def env_list(name: str, default: str = "", choices: tuple[str, ...] = ()) -> list[str]:
     value = _raw(name) or default
-    return [part.strip() for part in value.split(",") if part.strip()]
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if choices and not set(items) <= set(choices):
+        raise _fail(name, value, f"a comma-separated list of {', '.join(choices)}")
+    return items
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (_raw(name) or default).lower()
+    if value not in choices:
+        raise _fail(name, value, f"one of {', '.join(choices)}")
+    return value
 
 
 def secret_key(data_dir: Path) -> str:

@@ -1,6 +1,7 @@
 """``GET /api/v1/health``: is this monitor able to do its job?"""
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -11,6 +12,11 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from alerts.choices import DeliveryState
+from alerts.models import Channel, Delivery
+from hosts.models import MonitorState
+from hosts.sweep import gap_threshold
 
 
 @dataclass
@@ -42,6 +48,28 @@ def check_task_cluster() -> Check:
     return Check(True, f"{len(alive)} cluster(s), {workers} worker(s)")
 
 
+def check_monitor_loop() -> Check:
+    last = MonitorState.objects.filter(pk=1).values_list("last_sweep_at", flat=True).first()
+    if last is None:
+        return Check(False, "the monitor loop has never run (start it with `manage.py serve`)")
+    age = (timezone.now() - last).total_seconds()
+    if age > gap_threshold().total_seconds():
+        return Check(False, f"the monitor loop last swept {age:.0f} s ago")
+    return Check(True, f"last sweep {age:.1f} s ago")
+
+
+def check_alert_channels() -> Check:
+    broken = list(Channel.objects.filter(broken_at__isnull=False).values_list("name", flat=True))
+    stuck = Delivery.objects.filter(
+        state=DeliveryState.PENDING, alert__created_at__lt=timezone.now() - timedelta(minutes=5)
+    ).count()
+    problems = [f"broken channel: {name}" for name in broken]
+    if stuck:
+        problems.append(f"{stuck} alert deliveries pending for over 5 minutes")
+    detail = "; ".join(problems) or "all channels working"
+    return Check(not problems, detail, critical=False)
+
+
 def check_configuration() -> list[str]:
     warnings = []
     if settings.DEBUG:
@@ -55,10 +83,13 @@ def health_report() -> tuple[bool, dict]:
     checks = {"database": check_database()}
     if checks["database"].ok:
         checks["task_cluster"] = check_task_cluster()
+        checks["monitor_loop"] = check_monitor_loop()
+        checks["alert_channels"] = check_alert_channels()
     warnings = check_configuration()
     healthy = all(c.ok for c in checks.values() if c.critical)
+    degraded = warnings or not all(c.ok for c in checks.values())
     report = {
-        "status": "ok" if healthy and not warnings else ("degraded" if healthy else "error"),
+        "status": "error" if not healthy else ("degraded" if degraded else "ok"),
         "time": timezone.now().isoformat(),
         "checks": {name: asdict(check) for name, check in checks.items()},
         "warnings": warnings,

@@ -13,6 +13,9 @@ class Periodic:
 
 
 PERIODIC_TASKS = [
+    # The monitor loop dispatches every second; this is the backstop for when it is not running.
+    Periodic("netmon: deliver alerts", "alerts.delivery.dispatch_due", "* * * * *"),
+    Periodic("netmon: hourly self-check", "netmon.tasks.self_check", "17 * * * *"),
     Periodic("netmon: daily cleanup", "netmon.tasks.cleanup", "0 3 * * *"),
 ]
 

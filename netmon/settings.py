@@ -13,6 +13,7 @@ from dotenv import load_dotenv
 
 from netmon.env import (
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -31,7 +32,7 @@ ENV_FILE = os.environ.get("NETMON_ENV_FILE", str(BASE_DIR / ".env"))
 if ENV_FILE:
     load_dotenv(ENV_FILE, override=False)
 
-DATA_DIR = Path(env_str("NETMON_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR = (BASE_DIR / env_str("NETMON_DATA_DIR", "data")).resolve()  # relative: to BASE_DIR
 SECRET_KEY = secret_key(DATA_DIR)
 DEBUG = env_bool("DEBUG", False)
 
@@ -122,9 +123,7 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss"))
-TASK_BROKER = env_str("TASK_BROKER", "orm").lower()
-if TASK_BROKER not in ("orm", "redis"):
-    raise ImproperlyConfigured(f"TASK_BROKER={TASK_BROKER!r} is invalid: expected orm or redis")
+TASK_BROKER = env_choice("TASK_BROKER", "orm", ("orm", "redis"))
 if TASK_BROKER == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL")
 
@@ -231,18 +230,21 @@ FLAP_THRESHOLD = env_int("FLAP_THRESHOLD", 6, 2, 1000)
 FLAP_WINDOW_SECONDS = env_int("FLAP_WINDOW_SECONDS", 3600, 60, 86400)
 
 DISCORD_WEBHOOK_URL = env_url("DISCORD_WEBHOOK_URL")
-DISCORD_ALLOWED_MENTIONS = env_list("DISCORD_ALLOWED_MENTIONS")
+DISCORD_ALLOWED_MENTIONS = env_list(
+    "DISCORD_ALLOWED_MENTIONS", choices=("roles", "users", "everyone")
+)
 ALERT_RETRY_HOURS = env_int("ALERT_RETRY_HOURS", 48, 24, 24 * 30)
 ALERT_HTTP_TIMEOUT_SECONDS = env_float("ALERT_HTTP_TIMEOUT_SECONDS", 10.0, 0.1, 120)
 ALERT_DELIVERY_LEASE_SECONDS = env_int("ALERT_DELIVERY_LEASE_SECONDS", 60, 5, 3600)
 FLAP_QUIET_SECONDS = env_int("FLAP_QUIET_SECONDS", 900, 60, 86400)
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "info", LOG_LEVELS).upper()},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 

@@ -62,7 +62,7 @@ def test_late_is_shown_between_expected_time_and_deadline(up_host, api):
 
 
 def test_recovery_sends_one_notice_with_downtime(up_host, client):
-    host, token = up_host
+    _, token = up_host
     with at(90):
         sweep(T0 + timedelta(seconds=90))
     with at(90 + 750):
@@ -170,7 +170,7 @@ def test_deadlines_inside_a_monitor_gap_get_one_grace_period(client, make_host):
 
 def test_a_heartbeat_racing_the_sweep_wins(up_host, client):
     """The sweep's update is conditional: a host that just reported is not flipped."""
-    host, token = up_host
+    _, token = up_host
     stale = Host.objects.get()
     with at(80):
         beat(client, "web01", token)

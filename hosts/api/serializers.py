@@ -25,9 +25,7 @@ class HostSerializer(serializers.ModelSerializer):
 
     status = serializers.SerializerMethodField()
     paused = serializers.BooleanField(required=False)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, max_length=50
-    )
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
     token = serializers.CharField(
         write_only=True,
         required=False,

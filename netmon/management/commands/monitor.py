@@ -52,8 +52,12 @@ class Command(BaseCommand):
             try:
                 outcome = run_cycle()
                 failures = 0
-                if outcome["marked_down"] or outcome["postponed"]:
-                    log.info("cycle: %s", outcome)
+                level = (
+                    logging.INFO
+                    if outcome["marked_down"] or outcome["postponed"]
+                    else logging.DEBUG
+                )
+                log.log(level, "cycle in %.3f s: %s", time.monotonic() - started, outcome)
             except DatabaseError as error:  # e.g. the database restarting: try again
                 failures += 1
                 log.warning("cycle failed (%s): %s", failures, error)

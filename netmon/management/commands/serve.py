@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from netmon.env import env_int, env_str
+from netmon.env import env_bool, env_int, env_str
 from netmon.schedules import ensure_schedules
 
 STOP_TIMEOUT = 30
@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 "--graceful-timeout",
                 str(STOP_TIMEOUT - 5),
                 "--access-logfile",
-                "-" if env_str("WEB_ACCESS_LOG", "") == "true" else "/dev/null",
+                "-" if env_bool("WEB_ACCESS_LOG", False) else "/dev/null",
             ],
             "worker": [sys.executable, "-m", "django", "qcluster"],
             "monitor": [sys.executable, "-m", "django", "monitor"],
