@@ -27,7 +27,7 @@ def queue_alert(
     alert = Alert.objects.create(
         kind=kind,
         severity=severity,
-        title=title,
+        title=title[:300],
         description=description,
         fields=[[name, value] for name, value in fields],
         host=host,

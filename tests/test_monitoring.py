@@ -209,3 +209,50 @@ def test_ongoing_downtime_has_no_end(up_host, api):
         data = api.get("/api/v1/hosts/web01/status-history").json()
     assert data["downtimes"][0]["end"] is None
     assert data["downtimes"][0]["duration_seconds"] == 910
+
+
+def sweep_at(iso: str) -> list[str]:
+    moment = datetime.fromisoformat(iso)
+    with time_machine.travel(moment, tick=False):
+        return sweep(moment)
+
+
+def test_business_hours_host_is_not_alerted_at_night_across_dst(client, make_host, settings):
+    """US clocks spring forward on Sunday 2026-03-08: Monday 08:00 is 12:00 UTC, not 13:00."""
+    settings.BUSINESS_HOURS_START = datetime.strptime("08:00", "%H:%M").time()
+    settings.BUSINESS_HOURS_END = datetime.strptime("18:00", "%H:%M").time()
+    settings.BUSINESS_HOURS_DAYS = (1, 2, 3, 4, 5)
+    with time_machine.travel("2026-03-06T22:58:00Z", tick=False):  # Friday 17:58 EST
+        _, token = make_host(
+            "office",
+            frequency_seconds=300,
+            grace_seconds=60,
+            schedule_type="business_hours",
+            timezone="America/New_York",
+        )
+        beat(client, "office", token)
+    for night in (
+        "2026-03-06T23:30:00+00:00",
+        "2026-03-07T15:00:00+00:00",
+        "2026-03-09T11:59:00+00:00",
+        "2026-03-09T12:05:59+00:00",
+    ):
+        assert sweep_at(night) == [], night
+    assert sweep_at("2026-03-09T12:06:00+00:00") == ["office"]
+    assert kinds() == ["host_down"]
+
+
+def test_cron_host_across_the_autumn_dst_change(client, make_host):
+    """Berlin falls back on Sunday 2026-10-25: Monday 09:00 CET is 08:00 UTC."""
+    with time_machine.travel("2026-10-23T07:00:30Z", tick=False):  # Friday 09:00 CEST
+        _, token = make_host(
+            "backup",
+            grace_seconds=600,
+            schedule_type="custom",
+            cron_expression="0 9 * * 1-5",
+            timezone="Europe/Berlin",
+        )
+        beat(client, "backup", token)
+    assert sweep_at("2026-10-24T12:00:00+00:00") == []  # no run on Saturday
+    assert sweep_at("2026-10-26T08:09:59+00:00") == []
+    assert sweep_at("2026-10-26T08:10:00+00:00") == ["backup"]
