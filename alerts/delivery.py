@@ -16,9 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from alerts.choices import DeliveryState
+from alerts.choices import ChannelKind, DeliveryState
 from alerts.models import Alert, Channel, Delivery
-from alerts.transports import Outcome, batches_for, transport_for
+from alerts.transports import Outcome, Transport, batches_for, transport_for
 
 MAX_BACKOFF_SECONDS = 300
 WORK_BUDGET_SECONDS = 45  # below the task timeout; the rest waits for the next dispatch
@@ -66,16 +66,26 @@ def _renew(channel: Channel, token: str) -> bool:
 
 
 def deliver_channel(channel_id: int, token: str) -> int:
-    """Send the channel's due alerts, oldest first; returns how many were delivered."""
+    """Send the channel's due alerts, oldest first; returns how many were delivered.
+
+    Each message takes every alert due when it is sent (up to the channel's
+    batch limit), so alerts that arrive while we wait for the rate limit share
+    the next message instead of each waiting for a message of its own.
+    """
     channel = Channel.objects.get(pk=channel_id)
+    transport = transport_for(channel)
     delivered = 0
     started = time.monotonic()
     try:
         while time.monotonic() - started < WORK_BUDGET_SECONDS:
-            due = _due_deliveries(channel)
-            if not due:
+            if not _due_deliveries(channel):
                 break
-            sent, stop = _send_batches(channel, token, due)
+            if not _renew(channel, token) or not _wait_for_budget(channel):
+                break
+            due = _due_deliveries(channel)  # again: more may have come while we waited
+            by_alert = {d.alert_id: d for d in due}
+            batch = batches_for(channel, [d.alert for d in due])[0]
+            sent, stop = _send(channel, transport, [by_alert[alert.pk] for alert in batch])
             delivered += sent
             if stop:
                 break
@@ -102,35 +112,25 @@ def _due_deliveries(channel: Channel) -> list[Delivery]:
     return [d for d in due if d not in expired]
 
 
-def _send_batches(channel: Channel, token: str, due: list[Delivery]) -> tuple[int, bool]:
-    """Send ``due`` in as few messages as allowed; returns (delivered, stop)."""
-    by_alert = {d.alert_id: d for d in due}
-    transport = transport_for(channel)
-    delivered = 0
-    for batch in batches_for(channel, [d.alert for d in due]):
-        if not _renew(channel, token) or not _wait_for_budget(channel):
-            return delivered, True
-        outcome = transport.send(batch)
-        _note_send(channel)
-        deliveries = [by_alert[alert.pk] for alert in batch]
-        if outcome.kind == "payload" and len(batch) > 1:
-            # One bad alert must not sink the others: send them one by one.
-            for delivery in deliveries:
-                sent, stop = _send_batches(channel, token, [delivery])
-                delivered += sent
-                if stop:
-                    return delivered, True
-            continue
-        _record(channel, deliveries, outcome)
-        if not outcome.sent and outcome.kind != "payload":
-            return delivered, True
-        delivered += len(deliveries) if outcome.sent else 0
-        if outcome.retry_after:
-            _pause_channel(channel, outcome.retry_after)
-            if outcome.retry_after > LONGEST_INLINE_WAIT:
+def _send(channel: Channel, transport: Transport, deliveries: list[Delivery]) -> tuple[int, bool]:
+    """Send one message; returns (alerts delivered, whether to stop for now)."""
+    outcome = transport.send([d.alert for d in deliveries])
+    _note_send(channel)
+    if outcome.kind == "payload" and len(deliveries) > 1:
+        # One bad alert must not sink the others: send them one by one.
+        delivered = 0
+        for delivery in deliveries:
+            if not _wait_for_budget(channel):
                 return delivered, True
-            time.sleep(outcome.retry_after)
-    return delivered, False
+            sent, stop = _send(channel, transport, [delivery])
+            delivered += sent
+            if stop:
+                return delivered, True
+        return delivered, False
+    _record(channel, deliveries, outcome)
+    if outcome.sent:
+        return len(deliveries), False
+    return 0, outcome.kind != "payload"
 
 
 def _record(channel: Channel, deliveries: list[Delivery], outcome: Outcome) -> None:
@@ -177,7 +177,12 @@ def _pause_channel(channel: Channel, seconds: float) -> None:
 
 
 def _wait_for_budget(channel: Channel) -> bool:
-    """Keep under the channel's rate limits; False when the wait is too long to sit out."""
+    """Keep under the channel's rate limits; False when the wait is too long to sit out.
+
+    Discord messages are also spaced evenly (2 s: 30 a minute), so that a long
+    burst of alerts never exhausts the minute's budget and then stalls for the
+    rest of the minute.
+    """
     now = time.time()
     sends = [t for t in channel.recent_sends if now - t < PER_MINUTE[1]]
     channel.recent_sends = sends
@@ -189,6 +194,8 @@ def _wait_for_budget(channel: Channel) -> bool:
     recent = [t for t in sends if now - t < window]
     if len(recent) >= limit:
         wait = max(wait, recent[-limit] + window - now)
+    if sends and channel.kind == ChannelKind.DISCORD:
+        wait = max(wait, sends[-1] + settings.DISCORD_MESSAGE_SPACING_SECONDS - now)
     if wait > LONGEST_INLINE_WAIT:
         _pause_channel(channel, wait)
         return False

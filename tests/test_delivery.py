@@ -247,3 +247,13 @@ def test_alerts_api_filters_and_ack(discord, api, make_host):
     assert response.json()["acknowledged_by"] == "API key tests"
     assert api.get("/api/v1/alerts?acknowledged=true").json()["count"] == 1
     assert api.post("/api/v1/alerts/999999/ack").status_code == 404
+
+
+def test_discord_messages_are_spaced_evenly(discord, settings):
+    settings.DISCORD_MESSAGE_SPACING_SECONDS = 0.3
+    for i in range(25):
+        alert(f"alert {i}")
+    dispatch_due()
+    arrivals = [request.received_at for request in discord.requests]
+    assert len(arrivals) == 3
+    assert all(later - earlier >= 0.29 for earlier, later in zip(arrivals, arrivals[1:]))
