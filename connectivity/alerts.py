@@ -1,0 +1,81 @@
+"""What an outage of our own link alerts: when it opens, and when it ends with its duration.
+
+Both go through the outbox, in the transaction that records the check. While the link is
+down the outbox cannot deliver to Discord; it retries, so both usually arrive once the link
+is back, e.g. "Internet was down 14:02–14:37 UTC (35 min)".
+"""
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from alerts.choices import AlertKind, Severity
+from alerts.host_alerts import human_duration
+from alerts.outbox import queue_alert
+
+if TYPE_CHECKING:
+    from connectivity.models import ConnectivityCheck, Outage
+
+MAX_LISTED = 10
+
+
+def _stamp(at: datetime) -> str:
+    return f"<t:{int(at.timestamp())}:f> ({at:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def span_text(start: datetime, end: datetime) -> str:
+    """``14:02–14:37 UTC``; with dates when the span crosses midnight (UTC)."""
+    if start.date() == end.date():
+        return f"{start:%H:%M}–{end:%H:%M} UTC"
+    return f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
+
+
+def _targets_text(outage: "Outage") -> str:
+    lines = [
+        f"{entry['target']}: {entry['error']} ({entry['failures']}×)"
+        for entry in outage.failing_targets[:MAX_LISTED]
+    ]
+    if len(outage.failing_targets) > MAX_LISTED:
+        lines.append(f"… and {len(outage.failing_targets) - MAX_LISTED} more")
+    return "\n".join(lines) or "-"
+
+
+def _url(outage: "Outage") -> str:
+    return f"{settings.NETMON_BASE_URL}/admin/connectivity/outage/{outage.pk}/change/"
+
+
+def queue_outage_started(outage: "Outage", check: "ConnectivityCheck") -> None:
+    queue_alert(
+        AlertKind.OUTAGE_STARTED,
+        Severity.ERROR,
+        f"Internet down since {outage.started_at:%H:%M} UTC",
+        f"{check.targets_failed} of {check.targets_total} connectivity targets failed in "
+        f"{outage.failed_checks} checks in a row. Host deadlines wait while the link is down.",
+        [
+            ("Down since", _stamp(outage.started_at)),
+            ("Failed checks", str(outage.failed_checks)),
+            ("Failing targets", _targets_text(outage)),
+        ],
+        url=_url(outage),
+    )
+
+
+def queue_outage_ended(outage: "Outage") -> None:
+    assert outage.ended_at is not None
+    duration = human_duration(outage.duration())
+    queue_alert(
+        AlertKind.OUTAGE_ENDED,
+        Severity.INFO,
+        f"Internet was down {span_text(outage.started_at, outage.ended_at)} ({duration})",
+        f"The link is back after {duration}. Hosts whose deadline fell inside the outage "
+        "get one grace period before they are reported.",
+        [
+            ("Down from", _stamp(outage.started_at)),
+            ("Back at", _stamp(outage.ended_at)),
+            ("Duration", duration),
+            ("Failed checks", str(outage.failed_checks)),
+            ("Failing targets", _targets_text(outage)),
+        ],
+        url=_url(outage),
+    )
