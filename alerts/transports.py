@@ -53,6 +53,16 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def truncate_markdown(text: str, limit: int) -> str:
+    """``truncate``, but a code block cut open is closed again (within ``limit``)."""
+    if len(text) <= limit:
+        return text
+    cut = truncate(text, limit)
+    if cut.count("```") % 2:
+        cut = text[: limit - 5] + "…\n```"
+    return cut
+
+
 class Transport:
     max_batch = 1
 
@@ -146,7 +156,7 @@ def discord_embed(alert: Alert) -> dict:
     ]
     embed = {
         "title": truncate(alert.title, TITLE_LIMIT),
-        "description": truncate(alert.description, DESCRIPTION_LIMIT),
+        "description": truncate_markdown(alert.description, DESCRIPTION_LIMIT),
         "color": SEVERITY_COLOURS.get(alert.severity, 0x95A5A6),
         "fields": fields,
         "timestamp": alert.created_at.isoformat(),
@@ -173,7 +183,8 @@ def shrink_embed(embed: dict) -> None:
         embed["fields"].pop()
     excess = embed_characters(embed) - MESSAGE_CHARACTERS
     if excess > 0:
-        embed["description"] = truncate(embed["description"], len(embed["description"]) - excess)
+        limit = len(embed["description"]) - excess
+        embed["description"] = truncate_markdown(embed["description"], limit)
 
 
 def discord_batches(alerts: list[Alert]) -> list[list[Alert]]:

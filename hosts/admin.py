@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
+from analysis.admin import LogSourceInline
 from hosts.models import Host, StatusChange
 
 
@@ -42,10 +43,10 @@ class HostAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Log analysis", {"fields": ["log_analysis_config"], "classes": ["collapse"]}),
         ("State", {"fields": readonly_fields}),
     ]
     actions = ["pause_hosts", "resume_hosts", "rotate_tokens"]
+    inlines = [LogSourceInline]
 
     @admin.display(description="status", ordering="status")
     def status_label(self, host: Host) -> str:

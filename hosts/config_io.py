@@ -16,6 +16,7 @@ import yaml
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
+from analysis import log_config
 from hosts.models import Host
 
 KEYS = (
@@ -31,12 +32,12 @@ KEYS = (
     "tags",
     "log_analysis_config",
 )
-MODEL_FIELDS = tuple(key for key in KEYS if key != "paused")
+MODEL_FIELDS = tuple(key for key in KEYS if key not in ("paused", "log_analysis_config"))
 REQUIRED_KEYS = ("host_id", "name")
 TOKEN_FIELDS = ("token_hash", "token_prefix")
 
 # YAML types the model would otherwise coerce silently (true → 1, 2.5 → 2, 12 → "12").
-# Tags and log_analysis_config are checked by the model itself.
+# Tags are checked by the model itself, log_analysis_config by analysis.log_config.
 SCALAR_TYPES: dict[str, type] = {
     "host_id": str,
     "name": str,
@@ -78,7 +79,7 @@ def plan_import(source: str | bytes | IO[str] | IO[bytes], prune: bool = False) 
     """Validate a whole hosts file against the database; with ``prune``, plan to delete
     the hosts it does not list."""
     entries = _load(source)
-    existing = {host.host_id: host for host in Host.objects.all()}
+    existing = {host.host_id: host for host in Host.objects.select_related("log_source")}
     plan = ImportPlan()
     errors: list[str] = []
     first_index: dict[str, int] = {}
@@ -125,15 +126,20 @@ def apply_import(plan: ImportPlan) -> dict[str, str]:
         host = Host(**{name: values[name] for name in MODEL_FIELDS})
         tokens[host.host_id] = host.set_new_token()
         host.save()
+        if values["log_analysis_config"]:
+            log_config.to_source(host, values["log_analysis_config"])
         if values["paused"]:
             host.pause("created paused by a YAML import")
     for host_id, changes in plan.updates.items():
         host = Host.objects.select_for_update().get(host_id=host_id)
         new_values = {change.field: change.new for change in changes}
         paused = new_values.pop("paused", None)
+        config = new_values.pop("log_analysis_config", None)
         for name, value in new_values.items():
             setattr(host, name, value)
         host.save()
+        if "log_analysis_config" in {change.field for change in changes}:
+            log_config.to_source(host, config)
         if paused is True:
             host.pause("paused by a YAML import")
         elif paused is False:
@@ -149,7 +155,8 @@ def export_hosts(hosts: Iterable[Host]) -> str:
 
 def host_values(host: Host) -> dict[str, Any]:
     """A host as it appears in a hosts file."""
-    return {key: getattr(host, key) for key in KEYS}
+    values = {key: getattr(host, key) for key in KEYS if key != "log_analysis_config"}
+    return {**values, "log_analysis_config": log_config.config_of(host)}
 
 
 def _load(source: str | bytes | IO[str] | IO[bytes]) -> list[Any]:
@@ -188,6 +195,13 @@ def _validate(entry: Any, current: Host | None) -> tuple[dict[str, Any], dict[st
             problems[key] = ["This field is required."]
     given = {key: value for key, value in entry.items() if key in KEYS and key not in problems}
     paused = given.pop("paused", current.paused if current else False)
+    has_config = "log_analysis_config" in given
+    config = given.pop("log_analysis_config", None)
+    if has_config:
+        try:
+            log_config.validate_log_analysis_config(config)
+        except ValidationError as error:
+            problems["log_analysis_config"] = error.messages
     candidate = copy.copy(current) if current else Host()
     for key, value in given.items():
         setattr(candidate, key, value)
@@ -196,7 +210,10 @@ def _validate(entry: Any, current: Host | None) -> tuple[dict[str, Any], dict[st
     except ValidationError as error:
         for key, messages in error.message_dict.items():
             problems.setdefault(key, messages)
-    return {**host_values(candidate), "paused": paused}, problems
+    values = {**host_values(candidate), "paused": paused}
+    if has_config and "log_analysis_config" not in problems:
+        values["log_analysis_config"] = log_config.normalized(config)
+    return values, problems
 
 
 def _type_problem(key: str, value: Any) -> str | None:

@@ -8,7 +8,6 @@ from django.utils.timezone import now as timezone_now
 
 from hosts import schedule
 from hosts.choices import LATE, HostStatus, ScheduleType
-from hosts.log_config import validate_log_analysis_config
 from hosts.signals import status_changed
 from hosts.validators import (
     MAX_FREQUENCY,
@@ -61,9 +60,6 @@ class Host(models.Model):
     flapping_since = models.DateTimeField(null=True, blank=True, editable=False)
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
-    log_analysis_config = models.JSONField(
-        default=dict, blank=True, validators=[validate_log_analysis_config]
-    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,7 +82,6 @@ class Host(models.Model):
     def clean(self) -> None:
         # An emptied form field arrives as None: it means "none".
         self.tags = [] if self.tags is None else self.tags
-        self.log_analysis_config = self.log_analysis_config or {}
         errors: dict[str, str] = {}
         if self.schedule_type == ScheduleType.CUSTOM:
             if not self.cron_expression:

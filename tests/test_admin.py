@@ -13,6 +13,8 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from alerts.choices import AlertKind, ChannelKind, Severity
 from alerts.models import Alert, Channel, Delivery
+from analysis.log_config import config_of
+from analysis.models import LogSource
 from hosts.models import Host, StatusChange
 from netmon.tokens import token_matches
 
@@ -293,13 +295,13 @@ def test_invalid_change_leaves_the_host_unchanged(browser, make_host):
 
 def test_emptied_log_analysis_config_does_not_crash(browser, make_host):
     host, _ = make_host("web01")
+    LogSource.objects.create(host=host, ssh_host="fw.example")
     url = f"{HOSTS}{host.pk}/change/"
 
-    response = browser.post(url, form_data(browser.get(url), log_analysis_config=""))
+    response = browser.post(url, form_data(browser.get(url), **{"log_source-0-DELETE": "on"}))
 
     assert response.status_code in (200, 302)
-    host.refresh_from_db()
-    assert host.log_analysis_config == {}
+    assert config_of(Host.objects.get(pk=host.pk)) == {}
 
 
 def test_valid_change_is_saved(browser, make_host):

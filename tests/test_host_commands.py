@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from analysis.log_config import config_of
+from analysis.models import LogSource
 from hosts.choices import HostStatus
 from hosts.config_io import ConfigError, apply_import, export_hosts, plan_import
 from hosts.models import Host, StatusChange
@@ -48,8 +50,12 @@ def make_host(host_id: str, **fields) -> Host:
     return host
 
 
-def database_state() -> tuple[list[dict], int]:
-    return list(Host.objects.order_by("pk").values()), StatusChange.objects.count()
+def database_state() -> tuple[list[dict], int, list[dict]]:
+    return (
+        list(Host.objects.order_by("pk").values()),
+        StatusChange.objects.count(),
+        list(LogSource.objects.order_by("pk").values()),
+    )
 
 
 def hosts_file(tmp_path: Path, text: str) -> str:
@@ -253,7 +259,7 @@ def test_import_of_the_example_file_creates_its_hosts():
         "custom",
     ]
     assert hosts["backup01"].cron_expression == "30 2 * * *"
-    config = hosts["fw01"].log_analysis_config
+    config = config_of(hosts["fw01"])
     assert config["ssh_host"] == "192.168.1.1"
     assert config["log_command"] == "tail -n 1000 /var/log/firewall.log"
     assert set(config) == {

@@ -5,6 +5,8 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from analysis import log_config
+from analysis.api.serializers import LogAnalysisConfigField
 from hosts.choices import DISPLAY_STATUSES
 from hosts.models import Host, StatusChange
 
@@ -31,6 +33,7 @@ class HostSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Optional token to use (32–128 URL-safe characters); generated when omitted.",
     )
+    log_analysis_config = LogAnalysisConfigField(required=False)
 
     class Meta:
         model = Host
@@ -105,9 +108,12 @@ class HostSerializer(serializers.ModelSerializer):
     def create(self, validated_data):
         paused = validated_data.pop("paused", False)
         token = validated_data.pop("token", None)
+        config = validated_data.pop("log_analysis_config", None)
         host = Host(**validated_data)
         self.plain_token = host.set_new_token(token)
         host.save()
+        if config:
+            log_config.to_source(host, config)
         if paused:
             host.pause("created paused")
         return host
@@ -115,9 +121,12 @@ class HostSerializer(serializers.ModelSerializer):
     @transaction.atomic
     def update(self, instance: Host, validated_data):
         paused = validated_data.pop("paused", None)
+        config = validated_data.pop("log_analysis_config", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
         instance.save()
+        if config is not None:
+            log_config.to_source(instance, config)
         if paused is True:
             instance.pause("paused through the API")
         elif paused is False:
@@ -126,7 +135,7 @@ class HostSerializer(serializers.ModelSerializer):
 
 
 def _model_attrs(attrs: dict) -> dict:
-    return {k: v for k, v in attrs.items() if k not in ("paused", "token")}
+    return {k: v for k, v in attrs.items() if k not in ("paused", "token", "log_analysis_config")}
 
 
 class HostConfigSerializer(HostSerializer):

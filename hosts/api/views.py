@@ -42,7 +42,7 @@ class HostViewSet(viewsets.ModelViewSet):
         return super().list(request, *args, **kwargs)
 
     def get_queryset(self):
-        queryset = Host.objects.all()
+        queryset = Host.objects.select_related("log_source")  # its log_analysis_config
         params = self.request.query_params
         if self.action != "list":
             return queryset

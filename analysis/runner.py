@@ -1,0 +1,366 @@
+"""One analysis run of a log source: collect the new lines, redact them, analyse them with
+the rules (and the LLM when one is configured), store the findings, alert, move the cursor.
+
+Nothing here raises for a problem of the source, the network or the LLM: every failure is
+recorded on the run, counted on the source (the Nth failure in a row raises one alert, the
+next success one recovery notice) and the worker goes on.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from analysis import alerts, log_config
+from analysis.choices import SEVERITY_RANK, RunStatus, Trigger
+from analysis.collection import Collected, collect
+from analysis.findings import FoundIssue, merge, merge_into
+from analysis.llm import LLMClient, LLMError, Usage, llm_configured
+from analysis.models import AnalysisRun, Finding, LogSource, fingerprint
+from analysis.prompt import analyse_with_llm
+from analysis.redact import redact_lines
+from analysis.rules import RuleAnalyser
+from analysis.ssh import CollectionError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    run: AnalysisRun
+    issues: list[FoundIssue] = field(default_factory=list)
+    alerts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.run.status == RunStatus.OK
+
+
+def lease_seconds() -> int:
+    return settings.ANALYSIS_RUN_TIME_LIMIT_SECONDS + 60
+
+
+def run_source(
+    source: LogSource | int, trigger: str = Trigger.SCHEDULE, dry_run: bool = False
+) -> RunOutcome | None:
+    """Analyse a source now. ``None`` when another run of it is in progress.
+
+    ``dry_run``: read from the current position and analyse, but store nothing (no run, no
+    findings, no cursor) and send nothing.
+    """
+    if isinstance(source, int):
+        source = LogSource.objects.select_related("host").get(pk=source)
+    started = timezone.now()
+    if not dry_run:
+        until = started + timedelta(seconds=lease_seconds())
+        free = Q(running_until__isnull=True) | Q(running_until__lt=started)
+        if not LogSource.objects.filter(free, pk=source.pk).update(running_until=until):
+            return None
+    run = AnalysisRun(
+        host=source.host,
+        trigger=trigger,
+        started_at=started,
+        target=source.target[:1500],
+        model="",
+    )
+    if not dry_run:
+        run.save()
+    try:
+        return _run(source, run, dry_run)
+    except Exception as error:  # a bug must not stop the worker nor leave the run open
+        logger.exception("log analysis of %s failed", source.host.host_id)
+        outcome = RunOutcome(run)
+        _finish(source, run, None, [], dry_run, "internal", f"internal error: {error!r}"[:1000])
+        return outcome
+    finally:
+        if not dry_run:
+            LogSource.objects.filter(pk=source.pk).update(running_until=None)
+
+
+def _run(source: LogSource, run: AnalysisRun, dry_run: bool) -> RunOutcome:
+    deadline = time.monotonic() + settings.ANALYSIS_RUN_TIME_LIMIT_SECONDS
+    outcome = RunOutcome(run)
+    try:
+        collected = collect(source)
+    except CollectionError as error:
+        _finish(source, run, None, [], dry_run, "collection", str(error))
+        return outcome
+    run.bytes_read = collected.bytes_read
+    run.lines_read = len(collected.lines)
+    run.notes = list(collected.notes)
+    lines, redacted = redact_lines(collected.lines)
+    if redacted:
+        run.notes.append(f"{redacted} line(s) had secrets redacted")
+    rule_issues = RuleAnalyser().feed(lines).findings()
+    run.analyzers = "rules"
+    issues, stage, error = rule_issues, "", ""
+    if llm_configured() and lines:
+        client = LLMClient.from_settings(source.model)
+        run.model = client.model
+        run.analyzers = "rules+llm"
+        try:
+            result = analyse_with_llm(
+                client,
+                f"{source.host.name} ({source.host.host_id})",
+                lines,
+                source.analysis_prompt,
+                deadline=deadline - settings.LLM_TIMEOUT_SECONDS,
+            )
+        except LLMError as failure:
+            stage, error = "llm", str(failure)
+            run.notes.append("the rule analyser's findings are kept")
+        else:
+            run.lines_analysed = result.lines_analysed
+            run.notes += result.notes
+            issues, run.cross_check = cross_check(rule_issues, result.issues)
+        _account(run, client.usage)
+    else:
+        run.lines_analysed = len(lines)
+    if not run.lines_analysed:
+        run.lines_analysed = len(lines)
+    outcome.issues = issues
+    outcome.alerts = _finish(source, run, collected, issues, dry_run, stage, error)
+    return outcome
+
+
+def _account(run: AnalysisRun, usage: Usage) -> None:
+    run.llm_requests = usage.requests
+    run.input_tokens = usage.input_tokens
+    run.output_tokens = usage.output_tokens
+    run.cost = usage.cost()
+    run.notes += usage.notes[:20]
+
+
+def cross_check(
+    rule_issues: list[FoundIssue], llm_issues: list[FoundIssue]
+) -> tuple[list[FoundIssue], dict]:
+    """Both analysers' findings as one list: an LLM finding of the same category and source
+    as a rule finding is folded into it. The report lists what only one of them found."""
+    matched_rules: set[int] = set()
+    separate: list[FoundIssue] = []
+    for issue in llm_issues:
+        twin = next(
+            (
+                index
+                for index, rule in enumerate(rule_issues)
+                if rule.category == issue.category
+                and (rule.key == issue.key or set(rule.source_ips) & set(issue.source_ips))
+            ),
+            None,
+        )
+        if twin is None:
+            separate.append(issue)
+        else:
+            merge_into(rule_issues[twin], issue)
+            matched_rules.add(twin)
+    report = {
+        "rules_only": [i.title for n, i in enumerate(rule_issues) if n not in matched_rules],
+        "llm_only": [i.title for i in separate],
+        "both": [rule_issues[n].title for n in sorted(matched_rules)],
+    }
+    return merge([*rule_issues, *separate]), report
+
+
+def _finish(
+    source: LogSource,
+    run: AnalysisRun,
+    collected: Collected | None,
+    issues: list[FoundIssue],
+    dry_run: bool,
+    stage: str,
+    error: str,
+) -> int:
+    """Record the outcome: findings, alerts, cursor, the source's failure streak."""
+    now = timezone.now()
+    run.finished_at = now
+    run.status = RunStatus.FAILED if error else RunStatus.OK
+    run.error, run.error_stage = error[:1000], stage
+    run.findings_count = len(issues)
+    if dry_run:
+        return 0
+    sent = 0
+    with transaction.atomic():
+        current = LogSource.objects.select_for_update().select_related("host").get(pk=source.pk)
+        fields = ["last_run_at", "failure_streak", "failure_alerted", "last_error"]
+        current.last_run_at = now
+        if collected is not None and _same_target(source, current):
+            current.cursor = collected.cursor
+            fields.append("cursor")
+        if issues:
+            sent = store_findings(current.host, issues, run, now)
+        if error:
+            current.failure_streak += 1
+            current.last_error = error[:1000]
+            if (
+                current.failure_streak >= settings.ANALYSIS_FAILURE_ALERT_AFTER
+                and not current.failure_alerted
+            ):
+                current.failure_alerted = True
+                alerts.queue_failing_alert(current, run, stage, error)
+        else:
+            if current.failure_alerted:
+                alerts.queue_recovered_alert(current, run)
+            current.failure_streak = 0
+            current.failure_alerted = False
+            current.last_error = ""
+            current.last_success_at = now
+            fields.append("last_success_at")
+        current.save(update_fields=fields)
+        run.save()
+    return sent
+
+
+def _same_target(before: LogSource, after: LogSource) -> bool:
+    """False when the source was re-pointed while this run read the old target."""
+    return all(getattr(before, key) == getattr(after, key) for key in log_config.TARGET_KEYS)
+
+
+def store_findings(host, issues: list[FoundIssue], run: AnalysisRun, now: datetime) -> int:
+    """Create or update one finding per issue (by fingerprint) and queue the alerts they
+    deserve, at most ANALYSIS_MAX_ALERTS_PER_RUN (then one summary). Returns alerts queued."""
+    try:
+        with transaction.atomic():
+            sightings = _upsert_all(host, issues, run, now)
+    except IntegrityError:  # a finding created meanwhile by another run: one by one
+        sightings = [_upsert(host, issue, run, now) for issue in issues]
+    sent, held_back = 0, 0
+    for finding, quiet in sightings:
+        if not finding.should_alert(quiet):
+            continue
+        if sent >= settings.ANALYSIS_MAX_ALERTS_PER_RUN:
+            held_back += 1
+            continue
+        reason = ""
+        if finding.alerted_severity:
+            reason = (
+                "Severity rose since the last alert."
+                if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[finding.alerted_severity]
+                else f"Seen again after {_hours(quiet)} without it."
+            )
+        finding.alert = alerts.queue_finding_alert(finding, reason)
+        finding.alerted_at, finding.alerted_severity = now, finding.severity
+        finding.save(update_fields=["alert", "alerted_at", "alerted_severity"])
+        sent += 1
+    if held_back:
+        alerts.queue_summary_alert(host, held_back, run)
+    return sent
+
+
+UPDATED_FIELDS = [
+    "title",
+    "description",
+    "evidence",
+    "source_ips",
+    "recommended_action",
+    "analyzers",
+    "severity",
+    "count",
+    "events",
+    "last_seen_at",
+    "last_run",
+]
+
+
+def _values(issue: FoundIssue) -> dict:
+    return {
+        "title": issue.title,
+        "description": issue.description,
+        "evidence": issue.evidence,
+        "source_ips": issue.source_ips,
+        "recommended_action": issue.recommended_action,
+        "analyzers": "+".join(issue.analyzers),
+    }
+
+
+def _upsert_all(
+    host, issues: list[FoundIssue], run: AnalysisRun, now: datetime
+) -> list[tuple[Finding, timedelta | None]]:
+    """All findings of a run in a few queries (a busy log can have thousands)."""
+    marks = [fingerprint(host.host_id, issue.category, issue.key) for issue in issues]
+    existing: dict[str, Finding] = {}
+    for start in range(0, len(marks), 500):
+        batch = Finding.objects.select_for_update().filter(
+            fingerprint__in=marks[start : start + 500]
+        )
+        existing.update((finding.fingerprint, finding) for finding in batch)
+    sightings: list[tuple[Finding, timedelta | None]] = []
+    created, updated = [], []
+    for mark, issue in zip(marks, issues, strict=True):
+        finding = existing.get(mark)
+        if finding is None:
+            finding = Finding(
+                host=host,
+                fingerprint=mark,
+                key=issue.key[:200],
+                category=issue.category,
+                severity=issue.severity,
+                events=issue.events,
+                first_seen_at=now,
+                last_seen_at=now,
+                last_run=run,
+                **_values(issue),
+            )
+            created.append(finding)
+            sightings.append((finding, None))
+            continue
+        quiet = now - finding.last_seen_at
+        _update(finding, issue, run, now)
+        updated.append(finding)
+        sightings.append((finding, quiet))
+    Finding.objects.bulk_create(created, batch_size=500)
+    Finding.objects.bulk_update(updated, UPDATED_FIELDS, batch_size=500)
+    through = Finding.runs.through
+    through.objects.bulk_create(
+        [through(finding_id=finding.pk, analysisrun_id=run.pk) for finding, _ in sightings],
+        batch_size=500,
+    )
+    return sightings
+
+
+def _update(finding: Finding, issue: FoundIssue, run: AnalysisRun, now: datetime) -> None:
+    for name, value in _values(issue).items():
+        setattr(finding, name, value)
+    if SEVERITY_RANK[issue.severity] > SEVERITY_RANK[finding.severity]:
+        finding.severity = issue.severity
+    finding.count += 1
+    finding.events += issue.events
+    finding.last_seen_at = now
+    finding.last_run = run
+
+
+def _hours(delta: timedelta | None) -> str:
+    hours = (delta or timedelta()).total_seconds() / 3600
+    return f"{hours:.0f} h" if hours >= 1 else f"{hours * 60:.0f} min"
+
+
+def _upsert(
+    host, issue: FoundIssue, run: AnalysisRun, now: datetime
+) -> tuple[Finding, timedelta | None]:
+    """One finding, for when the bulk path met a concurrent insert."""
+    mark = fingerprint(host.host_id, issue.category, issue.key)
+    finding = Finding.objects.select_for_update().filter(fingerprint=mark).first()
+    if finding is None:
+        finding = Finding.objects.create(
+            host=host,
+            fingerprint=mark,
+            key=issue.key[:200],
+            category=issue.category,
+            severity=issue.severity,
+            events=issue.events,
+            first_seen_at=now,
+            last_seen_at=now,
+            last_run=run,
+            **_values(issue),
+        )
+        finding.runs.add(run)
+        return finding, None
+    quiet = now - finding.last_seen_at
+    _update(finding, issue, run, now)
+    finding.save()
+    finding.runs.add(run)
+    return finding, quiet
