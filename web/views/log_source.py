@@ -1,0 +1,131 @@
+"""A host's log source (the analysis app): settings, connection test, analysis on demand.
+
+Staff only. Settings are saved as the host's ``log_analysis_config`` through
+``HostSerializer``: the API's validation, nothing of its own.
+"""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from hosts.api.serializers import HostSerializer
+from hosts.models import Host
+from web.access import staff_only
+from web.config_manager import error_messages, log_source_block, log_source_fields
+
+RECENT_RUNS = 5
+
+
+def _source(host: Host):
+    from analysis.models import LogSource
+
+    return LogSource.objects.filter(host=host).first()
+
+
+def _render(request, host: Host, values: dict, problems: list[str], status: int = 200):
+    from analysis.choices import Method
+    from analysis.models import AnalysisRun
+
+    fields, advanced, other = log_source_fields(values, problems)
+    context = {
+        "host": host,
+        "source": _source(host),
+        "fields": fields,
+        "advanced": advanced,
+        "problems": other,
+        "any_problem": bool(problems),
+        "methods": Method.choices,
+        "runs": list(AnalysisRun.objects.filter(host=host).order_by("-started_at")[:RECENT_RUNS]),
+        "nav": "config",
+    }
+    return render(request, "web/log_source.html", context, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@staff_only
+def log_source(request, host_id: str):
+    from analysis.log_config import DEFAULTS, config_of
+
+    host = get_object_or_404(Host, host_id=host_id)
+    if request.method == "GET":
+        return _render(request, host, {**DEFAULTS, **config_of(host)}, [])
+    block = {} if "remove" in request.POST else log_source_block(request.POST)
+    serializer = HostSerializer(host, data={"log_analysis_config": block}, partial=True)
+    if not serializer.is_valid():
+        problems = error_messages(serializer.errors).get("log_analysis_config", [])
+        # The API joins the problems of a block with "; ": one message per problem here.
+        problems = [part for message in problems for part in message.split("; ")]
+        return _render(request, host, block, problems, status=400)
+    serializer.save()
+    done = "Log analysis removed" if not block else "Log source saved"
+    messages.success(request, f"{done} for {host.host_id}.")
+    return redirect(reverse("web:log-source", args=[host.host_id]))
+
+
+@never_cache
+@require_POST
+@staff_only
+def test_connection(request, host_id: str):
+    """Read the source once, as a run would, and store nothing."""
+    from analysis.collection import collect
+    from analysis.ssh import CollectionError
+
+    host = get_object_or_404(Host, host_id=host_id)
+    source = _source(host)
+    if source is None:
+        messages.error(request, f"{host.host_id} has no log source yet: save one first.")
+    else:
+        try:
+            collected = collect(source)
+        except CollectionError as error:
+            messages.error(request, f"Connection test failed: {error}")
+        else:
+            count = len(collected.lines)
+            messages.success(
+                request,
+                f"Connection test passed: {source.target} gave {count} new "
+                f"line{'' if count == 1 else 's'} ({collected.bytes_read} bytes). "
+                "Nothing was stored.",
+            )
+    return redirect(reverse("web:log-source", args=[host.host_id]))
+
+
+@never_cache
+@require_POST
+@staff_only
+def run_now(request, host_id: str):
+    from django_q.tasks import async_task
+
+    from analysis.choices import Trigger
+    from analysis.runner import lease_seconds
+
+    host = get_object_or_404(Host, host_id=host_id)
+    source = _source(host)
+    if source is None:
+        messages.error(request, f"{host.host_id} has no log source yet: save one first.")
+    else:
+        async_task(
+            "analysis.tasks.run_source_task",
+            source.pk,
+            Trigger.ADMIN,
+            task_name=f"log analysis {host.host_id} (from the web)",
+            timeout=lease_seconds(),
+        )
+        messages.success(
+            request,
+            f"Analysis of {host.host_id} queued: the run shows below once the task cluster "
+            "has done it (reload the page).",
+        )
+    return redirect(reverse("web:log-source", args=[host.host_id]))
+
+
+@never_cache
+@require_http_methods(["GET"])
+@staff_only
+def choose_host(request):
+    """The "set up log analysis for …" form: on to that host's page."""
+    host = get_object_or_404(Host, host_id=request.GET.get("host", ""))
+    return redirect(reverse("web:log-source", args=[host.host_id]))
