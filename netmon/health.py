@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from alerts.choices import DeliveryState
 from alerts.models import Channel, Delivery
+from connectivity.health import link_health
 from hosts.models import MonitorState
 from hosts.sweep import gap_threshold
 
@@ -85,6 +86,7 @@ def health_report() -> tuple[bool, dict]:
         checks["task_cluster"] = check_task_cluster()
         checks["monitor_loop"] = check_monitor_loop()
         checks["alert_channels"] = check_alert_channels()
+        checks["connectivity"] = Check(*link_health(), critical=False)
     warnings = check_configuration()
     healthy = all(c.ok for c in checks.values() if c.critical)
     degraded = warnings or not all(c.ok for c in checks.values())

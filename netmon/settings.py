@@ -3,6 +3,7 @@
 Every variable is documented in ``.env.example``.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
+from connectivity.config import env_interval_minutes, env_targets
 from netmon.env import (
     env_bool,
     env_choice,
@@ -66,6 +68,9 @@ INSTALLED_APPS = [
     "hosts",
     "heartbeats",
     "alerts",
+    "analysis",
+    "connectivity",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -162,7 +167,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "web:dashboard"
+# true: anyone may see the status dashboard, read-only (no tokens, payloads or write actions).
+NETMON_PUBLIC_DASHBOARD = env_bool("NETMON_PUBLIC_DASHBOARD", False)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -234,9 +242,22 @@ DISCORD_ALLOWED_MENTIONS = env_list(
     "DISCORD_ALLOWED_MENTIONS", choices=("roles", "users", "everyone")
 )
 ALERT_RETRY_HOURS = env_int("ALERT_RETRY_HOURS", 48, 24, 24 * 30)
+DISCORD_MESSAGE_SPACING_SECONDS = env_float("DISCORD_MESSAGE_SPACING_SECONDS", 2.0, 0.0, 60)
 ALERT_HTTP_TIMEOUT_SECONDS = env_float("ALERT_HTTP_TIMEOUT_SECONDS", 10.0, 0.1, 120)
 ALERT_DELIVERY_LEASE_SECONDS = env_int("ALERT_DELIVERY_LEASE_SECONDS", 60, 5, 3600)
 FLAP_QUIET_SECONDS = env_int("FLAP_QUIET_SECONDS", 900, 60, 86400)
+
+# Internet connectivity of this server and healthchecks.io pings (docs/connectivity.md)
+CONNECTIVITY_ENABLED = env_bool("CONNECTIVITY_ENABLED", True)
+CONNECTIVITY_TARGETS = env_targets("CONNECTIVITY_TARGETS")
+CONNECTIVITY_CHECK_INTERVAL_MINUTES = env_interval_minutes("CONNECTIVITY_CHECK_INTERVAL_MINUTES", 5)
+CONNECTIVITY_TIMEOUT_SECONDS = env_float("CONNECTIVITY_TIMEOUT_SECONDS", 5.0, 0.5, 30)
+CONNECTIVITY_DOWN_PERCENT = env_int("CONNECTIVITY_DOWN_PERCENT", 50, 0, 99)
+CONNECTIVITY_FAILURES_TO_OPEN = env_int("CONNECTIVITY_FAILURES_TO_OPEN", 2, 1, 100)
+CONNECTIVITY_SUCCESSES_TO_CLOSE = env_int("CONNECTIVITY_SUCCESSES_TO_CLOSE", 1, 1, 100)
+CONNECTIVITY_CHECK_KEEP_DAYS = env_int("CONNECTIVITY_CHECK_KEEP_DAYS", 30, 1, 10_000)
+HEALTHCHECKS_URL = env_url("HEALTHCHECKS_URL")
+HEALTHCHECKS_PING_INTERVAL_SECONDS = env_int("HEALTHCHECKS_PING_INTERVAL_SECONDS", 60, 1, 86400)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOGGING = {
@@ -255,3 +276,58 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "netmon@localhost")
+
+
+def _networks(name: str) -> list[str]:
+    """Comma-separated IP networks in CIDR notation (a plain address means just that one)."""
+    items = env_list(name)
+    try:
+        return [str(ipaddress.ip_network(item, strict=False)) for item in items]
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={','.join(items)!r} is invalid: expected IP networks such as 10.0.0.0/8"
+        ) from None
+
+
+# GET /metrics (Prometheus): client addresses that may read it without an API key.
+METRICS_ALLOWED_IPS = _networks("METRICS_ALLOWED_IPS")
+
+
+# Log analysis (docs/log-analysis.md)
+ANALYSIS_SSH_KNOWN_HOSTS = Path(env_str("ANALYSIS_SSH_KNOWN_HOSTS", str(DATA_DIR / "known_hosts")))
+ANALYSIS_SSH_CONNECT_TIMEOUT_SECONDS = env_float(
+    "ANALYSIS_SSH_CONNECT_TIMEOUT_SECONDS", 15.0, 0.1, 300
+)
+ANALYSIS_COMMAND_TIMEOUT_SECONDS = env_float("ANALYSIS_COMMAND_TIMEOUT_SECONDS", 60.0, 0.1, 3600)
+ANALYSIS_MAX_BYTES = env_int("ANALYSIS_MAX_BYTES", 5_000_000, 1024, 500_000_000)
+ANALYSIS_ALLOW_LOCAL_SOURCES = env_bool("ANALYSIS_ALLOW_LOCAL_SOURCES", False)
+# A finding's level (info, low, medium, high, critical); warning and error are accepted too.
+ANALYSIS_ALERT_MIN_SEVERITY = env_choice(
+    "ANALYSIS_ALERT_MIN_SEVERITY",
+    "high",
+    ("info", "low", "medium", "high", "critical", "warning", "error"),
+)
+ANALYSIS_ALERT_MIN_SEVERITY = {"warning": "medium", "error": "high"}.get(
+    ANALYSIS_ALERT_MIN_SEVERITY, ANALYSIS_ALERT_MIN_SEVERITY
+)
+ANALYSIS_REALERT_HOURS = env_int("ANALYSIS_REALERT_HOURS", 24, 0, 24 * 365)
+ANALYSIS_FAILURE_ALERT_AFTER = env_int("ANALYSIS_FAILURE_ALERT_AFTER", 3, 1, 100)
+ANALYSIS_MAX_ALERTS_PER_RUN = env_int("ANALYSIS_MAX_ALERTS_PER_RUN", 10, 1, 100)
+ANALYSIS_RUN_KEEP_DAYS = env_int("ANALYSIS_RUN_KEEP_DAYS", 30, 1, 3650)
+ANALYSIS_RUN_TIME_LIMIT_SECONDS = env_int("ANALYSIS_RUN_TIME_LIMIT_SECONDS", 900, 30, 86400)
+ANALYSIS_BRUTE_FORCE_THRESHOLD = env_int("ANALYSIS_BRUTE_FORCE_THRESHOLD", 5, 2, 100_000)
+ANALYSIS_PORT_SCAN_THRESHOLD = env_int("ANALYSIS_PORT_SCAN_THRESHOLD", 10, 3, 65535)
+ANALYSIS_FIREWALL_DROP_THRESHOLD = env_int("ANALYSIS_FIREWALL_DROP_THRESHOLD", 50, 2, 10_000_000)
+LLM_API_URL = env_url("LLM_API_URL")
+LLM_API_KEY = env_str("LLM_API_KEY")
+LLM_API_STYLE = env_choice("LLM_API_STYLE", "openai", ("openai", "anthropic"))
+LLM_DEFAULT_MODEL = env_str("LLM_DEFAULT_MODEL", "claude-sonnet-4.5")
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 90.0, 0.1, 600)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3, 0, 10)
+LLM_RETRY_BASE_SECONDS = env_float("LLM_RETRY_BASE_SECONDS", 2.0, 0.0, 60)
+LLM_RETRY_MAX_WAIT_SECONDS = env_float("LLM_RETRY_MAX_WAIT_SECONDS", 60.0, 0.0, 600)
+LLM_MAX_INPUT_TOKENS = env_int("LLM_MAX_INPUT_TOKENS", 24_000, 2_000, 2_000_000)
+LLM_MAX_OUTPUT_TOKENS = env_int("LLM_MAX_OUTPUT_TOKENS", 4096, 256, 128_000)
+LLM_MAX_CHUNKS = env_int("LLM_MAX_CHUNKS", 8, 1, 100)
+LLM_PRICE_INPUT_PER_MTOK = env_float("LLM_PRICE_INPUT_PER_MTOK", 0.0, 0.0, 10_000)
+LLM_PRICE_OUTPUT_PER_MTOK = env_float("LLM_PRICE_OUTPUT_PER_MTOK", 0.0, 0.0, 10_000)

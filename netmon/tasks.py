@@ -10,6 +10,7 @@ from django_q.models import Success
 from alerts.choices import AlertKind, AlertState, Severity
 from alerts.models import Alert
 from alerts.outbox import queue_alert
+from connectivity.tasks import prune_connectivity
 from heartbeats.retention import prune_heartbeats
 from hosts.models import StatusChange
 from netmon.health import health_report
@@ -28,14 +29,21 @@ def cleanup() -> dict[str, int]:
         "alerts": old_alerts.delete()[0],
         "status_changes": old_changes.delete()[0],
         "task_results": Success.objects.filter(stopped__lt=now - timedelta(days=7)).delete()[0],
+        **prune_connectivity(now),
     }
+
+
+# Outages raise their own alerts; the self-check would only repeat them.
+ALERTED_ELSEWHERE = {"connectivity"}
 
 
 def self_check() -> list[str]:
     """Alert on what the health report finds wrong, at most once a day per problem."""
     _, report = health_report()
     problems = [
-        f"{name}: {check['detail']}" for name, check in report["checks"].items() if not check["ok"]
+        f"{name}: {check['detail']}"
+        for name, check in report["checks"].items()
+        if not check["ok"] and name not in ALERTED_ELSEWHERE
     ]
     problems += report["warnings"]
     since = timezone.now() - timedelta(hours=24)

@@ -214,6 +214,7 @@ while :; do
         ;;
     401) die 3 "rejected: unknown host or wrong token (HTTP 401)" ;;
     413) die 3 "rejected: message too large for the server (HTTP 413)" ;;
+    3??) die 3 "rejected: HTTP $code redirect from $endpoint: use the server's final URL" ;;
     000) reason="no answer from $url${detail:+: $detail}" ;;
     429) reason="server busy (HTTP 429)" ;;
     5??) reason="server error (HTTP $code)" ;;

@@ -6,6 +6,6 @@ set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh"
 
 .venv/bin/python manage.py migrate --noinput
-.venv/bin/python manage.py collectstatic --noinput --verbosity 0
+.venv/bin/python manage.py collectstatic --noinput --verbosity 0 --settings netmon.build_settings
 .venv/bin/python manage.py ensure_admin
 exec .venv/bin/python manage.py serve --no-migrate "$@"

@@ -17,21 +17,27 @@ from django.utils import timezone
 
 from alerts.delivery import dispatch_due
 from alerts.host_alerts import end_flapping, send_due_reminders
+from connectivity.healthchecks import ping_healthchecks
+from connectivity.loop import current_link, hold_deadlines
 from hosts.sweep import forgive_gap, sweep
+from netmon.monitor_stats import record_cycle
 
 log = logging.getLogger("netmon.monitor")
 
 
 def run_cycle() -> dict:
     now = timezone.now()
-    postponed = forgive_gap(now)
-    return {
+    link = current_link()  # our own internet link: while it is down, deadlines wait
+    postponed = forgive_gap(now) + hold_deadlines(link, now)
+    outcome = {
         "marked_down": sweep(now),
         "postponed": postponed,
         "reminders": send_due_reminders(now),
         "stabilised": end_flapping(now),
         "dispatched": dispatch_due(),
     }
+    ping_healthchecks(link, now)  # proof of life for healthchecks.io, sent from a thread
+    return outcome
 
 
 class Command(BaseCommand):
@@ -58,10 +64,12 @@ class Command(BaseCommand):
                     else logging.DEBUG
                 )
                 log.log(level, "cycle in %.3f s: %s", time.monotonic() - started, outcome)
+                record_cycle(time.monotonic() - started, outcome)
             except DatabaseError as error:  # e.g. the database restarting: try again
                 failures += 1
                 log.warning("cycle failed (%s): %s", failures, error)
                 close_old_connections()
+                record_cycle(time.monotonic() - started, None)
             if once:
                 break
             pause = interval * min(2**failures, 30) if failures else interval

@@ -22,7 +22,9 @@ STOP_TIMEOUT = 30
 
 
 def default_web_workers() -> int:
-    return env_int("WEB_WORKERS", min(2 * (os.cpu_count() or 1) + 1, 8), 1, 64)
+    # Measured (docs/benchmarks.md): one worker per core does best; more only
+    # queue up behind the database's write lock.
+    return env_int("WEB_WORKERS", max(2, os.cpu_count() or 1), 1, 64)
 
 
 class Command(BaseCommand):

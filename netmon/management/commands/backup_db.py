@@ -1,0 +1,85 @@
+"""Copy the live SQLite database to a backup file, safely, while netmon keeps running.
+
+A plain ``cp`` of a database in WAL mode can miss what is still in ``db.sqlite-wal``
+or copy a half-written page; SQLite's online backup API copies a consistent
+snapshot while the web server, the workers and the monitor loop go on writing.
+PostgreSQL is backed up with ``pg_dump`` instead (docs/operations.md).
+"""
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+BACKUP_GLOB = "db-*.sqlite"
+
+
+def backup_sqlite(source: Path, target: Path) -> None:
+    """Write a consistent copy of ``source`` to ``target`` (replaced only when complete)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    # Read-only, and never creating an empty database where none is.
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)
+            (result,) = dst.execute("PRAGMA integrity_check").fetchone()
+            if result != "ok":
+                raise CommandError(f"the copy failed its integrity check: {result}")
+            # A self-contained file: no -wal next to it is needed to read it.
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        src.close()
+    partial.replace(target)
+
+
+class Command(BaseCommand):
+    help = (
+        "Back up the SQLite database with SQLite's online backup API (safe while netmon "
+        "runs). PostgreSQL: use pg_dump (docs/operations.md)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--output",
+            help="backup file (default: $NETMON_DATA_DIR/backups/db-<UTC time>.sqlite)",
+        )
+        parser.add_argument(
+            "--keep",
+            type=int,
+            default=0,
+            help="afterwards keep only the newest N backups in the default directory (0: all)",
+        )
+
+    def handle(self, *args, output: str | None, keep: int, **options):
+        if connection.vendor != "sqlite":
+            raise CommandError(
+                f"backup_db backs up SQLite; this server uses {connection.vendor}: "
+                "back it up with pg_dump (see docs/operations.md)"
+            )
+        if keep < 0:
+            raise CommandError("--keep must be 0 or more")
+        source = Path(settings.DATABASES["default"]["NAME"])
+        if not source.is_file():
+            raise CommandError(f"no database at {source}")
+        directory = Path(settings.DATA_DIR) / "backups"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = Path(output).resolve() if output else directory / f"db-{stamp}.sqlite"
+        if target == source.resolve():
+            raise CommandError("the backup cannot replace the database itself")
+        backup_sqlite(source, target)
+        self.stdout.write(f"Backed up {source} to {target} ({target.stat().st_size} bytes)")
+        if keep:
+            for old in sorted(directory.glob(BACKUP_GLOB), reverse=True)[keep:]:
+                old.unlink()
+                self.stdout.write(f"Removed the older backup {old}")
