@@ -13,6 +13,11 @@ class AlertKind(models.TextChoices):
     HOST_REMINDER = "host_reminder", "Host still down"
     HOST_FLAPPING = "host_flapping", "Host flapping"
     HOST_STABLE = "host_stable", "Host stable again"
+    OUTAGE_STARTED = "outage_started", "Internet outage"
+    OUTAGE_ENDED = "outage_ended", "Internet back"
+    FINDING = "finding", "Log finding"
+    LOG_ANALYSIS_FAILED = "log_analysis_failed", "Log analysis failing"
+    LOG_ANALYSIS_OK = "log_analysis_ok", "Log analysis working again"
     SYSTEM = "system", "System problem"
 
 
