@@ -171,6 +171,7 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "web:dashboard"
 # true: anyone may see the status dashboard, read-only (no tokens, payloads or write actions).
 NETMON_PUBLIC_DASHBOARD = env_bool("NETMON_PUBLIC_DASHBOARD", False)
+NETMON_DASHBOARD_REFRESH_SECONDS = env_float("NETMON_DASHBOARD_REFRESH_SECONDS", 5.0, 0.2, 3600)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

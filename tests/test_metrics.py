@@ -414,10 +414,6 @@ def test_otherwise_its_rows_are_counted_by_state(landscape):
     assert counted[("channel", "", "")] == 2
 
 
-@pytest.mark.skipif(
-    "connectivity" not in __import__("django.conf").conf.settings.INSTALLED_APPS,
-    reason="the connectivity app is not installed",
-)
 def test_connectivity_state_when_installed(db, read_key):
     from django.apps import apps
 
@@ -438,10 +434,6 @@ def test_connectivity_state_when_installed(db, read_key):
     )
 
 
-@pytest.mark.skipif(
-    "analysis" not in __import__("django.conf").conf.settings.INSTALLED_APPS,
-    reason="the analysis app is not installed",
-)
 def test_analysis_runs_findings_and_sources_when_installed(make_host, read_key):
     from django.apps import apps
 

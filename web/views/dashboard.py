@@ -20,7 +20,7 @@ from web.dashboard import TableQuery, alert_json, dashboard_context, dashboard_j
 def dashboard(request):
     query = TableQuery.from_params(request.GET)
     context = dashboard_context(query, request.viewer, timezone.now())
-    refresh_ms = int(1000 * getattr(settings, "NETMON_DASHBOARD_REFRESH_SECONDS", 5))
+    refresh_ms = int(1000 * settings.NETMON_DASHBOARD_REFRESH_SECONDS)
     return render(
         request, "web/dashboard.html", {**context, "nav": "dashboard", "refresh_ms": refresh_ms}
     )
