@@ -293,18 +293,7 @@ def _upsert_all(
     for mark, issue in zip(marks, issues, strict=True):
         finding = existing.get(mark)
         if finding is None:
-            finding = Finding(
-                host=host,
-                fingerprint=mark,
-                key=issue.key[:200],
-                category=issue.category,
-                severity=issue.severity,
-                events=issue.events,
-                first_seen_at=now,
-                last_seen_at=now,
-                last_run=run,
-                **_values(issue),
-            )
+            finding = _new_finding(host, mark, issue, run, now)
             created.append(finding)
             sightings.append((finding, None))
             continue
@@ -320,6 +309,21 @@ def _upsert_all(
         batch_size=500,
     )
     return sightings
+
+
+def _new_finding(host, mark: str, issue: FoundIssue, run: AnalysisRun, now: datetime) -> Finding:
+    return Finding(
+        host=host,
+        fingerprint=mark,
+        key=issue.key[:200],
+        category=issue.category,
+        severity=issue.severity,
+        events=issue.events,
+        first_seen_at=now,
+        last_seen_at=now,
+        last_run=run,
+        **_values(issue),
+    )
 
 
 def _update(finding: Finding, issue: FoundIssue, run: AnalysisRun, now: datetime) -> None:
@@ -345,18 +349,8 @@ def _upsert(
     mark = fingerprint(host.host_id, issue.category, issue.key)
     finding = Finding.objects.select_for_update().filter(fingerprint=mark).first()
     if finding is None:
-        finding = Finding.objects.create(
-            host=host,
-            fingerprint=mark,
-            key=issue.key[:200],
-            category=issue.category,
-            severity=issue.severity,
-            events=issue.events,
-            first_seen_at=now,
-            last_seen_at=now,
-            last_run=run,
-            **_values(issue),
-        )
+        finding = _new_finding(host, mark, issue, run, now)
+        finding.save()
         finding.runs.add(run)
         return finding, None
     quiet = now - finding.last_seen_at

@@ -140,10 +140,7 @@ def apply_import(plan: ImportPlan) -> dict[str, str]:
         host.save()
         if "log_analysis_config" in {change.field for change in changes}:
             log_config.to_source(host, config)
-        if paused is True:
-            host.pause("paused by a YAML import")
-        elif paused is False:
-            host.resume("resumed by a YAML import")
+        host.set_paused(paused, "by a YAML import")
     Host.objects.filter(host_id__in=plan.deletes).delete()
     return tokens
 

@@ -145,6 +145,13 @@ class Host(models.Model):
         if self.status == HostStatus.PAUSED:
             self.flip(HostStatus.NEW, timezone_now(), reason)
 
+    def set_paused(self, paused: bool | None, via: str) -> None:
+        """Pause (True) or resume (False) the host, or leave it (None); ``via`` says how."""
+        if paused is True:
+            self.pause(f"paused {via}")
+        elif paused is False:
+            self.resume(f"resumed {via}")
+
     def receive_heartbeat(self, at: datetime) -> None:
         """The state change a heartbeat causes; call with the row locked."""
         self.last_heartbeat_at = at

@@ -272,8 +272,10 @@ def kill(procs: list[Proc]) -> None:
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """Start ``command`` (in ROOT, its own session, output to ``log``) for the block.
+def running(
+    command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen]:
+    """Start ``command`` (in ``cwd``, its own session, output to ``log``) for the block.
 
     At the end it is killed if still running, together with every process that carries
     the tag of ``env`` — children that were orphaned included.
@@ -281,7 +283,7 @@ def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -1,6 +1,7 @@
 """Alert delivery through real local HTTP servers that speak Discord's and a webhook's API."""
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.core import mail
@@ -256,4 +257,4 @@ def test_discord_messages_are_spaced_evenly(discord, settings):
     dispatch_due()
     arrivals = [request.received_at for request in discord.requests]
     assert len(arrivals) == 3
-    assert all(later - earlier >= 0.29 for earlier, later in zip(arrivals, arrivals[1:]))
+    assert all(later - earlier >= 0.29 for earlier, later in pairwise(arrivals))

@@ -13,8 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,6 @@ from tests.processes import (
     ROOT,
     free_port,
     http_status,
-    kill,
     process_database,
     process_env,
     running,
@@ -220,26 +217,6 @@ def test_docker_tools_validate_both_files():
 # Against a real server ---------------------------------------------------------------------
 
 
-@contextmanager
-def started_elsewhere(command: list[str], env: dict, cwd: Path, log: Path) -> Iterator:
-    """Like ``running``, but from ``cwd``: netmon-run must not need the project directory."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        kill(tagged_processes(env))
-        process.kill()
-        process.wait(timeout=10)
-
-
 @pytest.mark.process
 def test_netmon_run_serves_from_anywhere_and_the_health_checks_agree(tmp_path):
     if not NETMON_RUN.exists():
@@ -257,7 +234,7 @@ def test_netmon_run_serves_from_anywhere_and_the_health_checks_agree(tmp_path):
         }
         command = [str(NETMON_RUN), "--bind", f"127.0.0.1:{port}", "--web-workers", "1"]
         log = tmp_path / "netmon-run.log"
-        with started_elsewhere(command, env, elsewhere, log) as process:
+        with running(command, env, log, cwd=elsewhere) as process:
             wait_until_healthy(base, process, log, timeout=60)
             assert http_status(f"{base}/scripts/client-heartbeat.sh") == 200
             check_env = {"PATH": os.environ["PATH"], "WEB_BIND": f"0.0.0.0:{port}"}

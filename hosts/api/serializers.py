@@ -127,10 +127,7 @@ class HostSerializer(serializers.ModelSerializer):
         instance.save()
         if config is not None:
             log_config.to_source(instance, config)
-        if paused is True:
-            instance.pause("paused through the API")
-        elif paused is False:
-            instance.resume("resumed through the API")
+        instance.set_paused(paused, "through the API")
         return instance
 
 
