@@ -73,15 +73,17 @@ class Channel(models.Model):
     @classmethod
     def routing_targets(cls) -> list["Channel"]:
         """Channels that new alerts are queued for (broken ones too: they get fixed)."""
-        if settings.DISCORD_WEBHOOK_URL:
-            cls.objects.get_or_create(
+        channels = list(cls.objects.filter(enabled=True))
+        if not settings.DISCORD_WEBHOOK_URL:
+            return [c for c in channels if not c.from_environment]
+        if not any(c.from_environment for c in channels):  # first use, or disabled
+            environment, _ = cls.objects.get_or_create(
                 from_environment=True,
                 defaults={"name": ENVIRONMENT_CHANNEL_NAME, "kind": ChannelKind.DISCORD},
             )
-        channels = cls.objects.filter(enabled=True)
-        if not settings.DISCORD_WEBHOOK_URL:
-            channels = channels.exclude(from_environment=True)
-        return list(channels)
+            if environment.enabled:
+                channels.append(environment)
+        return channels
 
     def mark_broken(self, reason: str) -> None:
         self.broken_at = now()

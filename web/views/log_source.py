@@ -9,7 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from django_q.tasks import async_task
 
+from analysis.choices import Method, Trigger
+from analysis.collection import collect
+from analysis.log_config import DEFAULTS, config_of
+from analysis.models import AnalysisRun, LogSource
+from analysis.runner import lease_seconds
+from analysis.ssh import CollectionError
 from hosts.api.serializers import HostSerializer
 from hosts.models import Host
 from web.access import staff_only
@@ -18,16 +25,18 @@ from web.config_manager import error_messages, log_source_block, log_source_fiel
 RECENT_RUNS = 5
 
 
-def _source(host: Host):
-    from analysis.models import LogSource
-
+def _source(host: Host) -> LogSource | None:
     return LogSource.objects.filter(host=host).first()
 
 
-def _render(request, host: Host, values: dict, problems: list[str], status: int = 200):
-    from analysis.choices import Method
-    from analysis.models import AnalysisRun
+def _source_or_complain(request, host: Host) -> LogSource | None:
+    source = _source(host)
+    if source is None:
+        messages.error(request, f"{host.host_id} has no log source yet: save one first.")
+    return source
 
+
+def _render(request, host: Host, values: dict, problems: list[str], status: int = 200):
     fields, advanced, other = log_source_fields(values, problems)
     context = {
         "host": host,
@@ -47,8 +56,6 @@ def _render(request, host: Host, values: dict, problems: list[str], status: int 
 @require_http_methods(["GET", "POST"])
 @staff_only
 def log_source(request, host_id: str):
-    from analysis.log_config import DEFAULTS, config_of
-
     host = get_object_or_404(Host, host_id=host_id)
     if request.method == "GET":
         return _render(request, host, {**DEFAULTS, **config_of(host)}, [])
@@ -70,14 +77,9 @@ def log_source(request, host_id: str):
 @staff_only
 def test_connection(request, host_id: str):
     """Read the source once, as a run would, and store nothing."""
-    from analysis.collection import collect
-    from analysis.ssh import CollectionError
-
     host = get_object_or_404(Host, host_id=host_id)
-    source = _source(host)
-    if source is None:
-        messages.error(request, f"{host.host_id} has no log source yet: save one first.")
-    else:
+    source = _source_or_complain(request, host)
+    if source is not None:
         try:
             collected = collect(source)
         except CollectionError as error:
@@ -97,16 +99,9 @@ def test_connection(request, host_id: str):
 @require_POST
 @staff_only
 def run_now(request, host_id: str):
-    from django_q.tasks import async_task
-
-    from analysis.choices import Trigger
-    from analysis.runner import lease_seconds
-
     host = get_object_or_404(Host, host_id=host_id)
-    source = _source(host)
-    if source is None:
-        messages.error(request, f"{host.host_id} has no log source yet: save one first.")
-    else:
+    source = _source_or_complain(request, host)
+    if source is not None:
         async_task(
             "analysis.tasks.run_source_task",
             source.pk,
