@@ -64,3 +64,10 @@ class Category(models.TextChoices):
 class Analyzer(models.TextChoices):
     RULES = "rules", "Rule analyser"
     LLM = "llm", "LLM"
+
+
+class TrustOrigin(models.TextChoices):
+    """How netmon came to trust a pinned SSH host key."""
+
+    FIRST_USE = "first_use", "Trusted on first use"
+    ADMIN = "admin", "Added by an administrator"

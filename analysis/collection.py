@@ -11,6 +11,9 @@ Two ways of reading, each with its own cursor (``LogSource.cursor``):
   this server): its whole output is read each time, and the cursor is a fingerprint of the
   last lines seen; only the lines after them are new. When they are no longer in the
   output (rotation, or more new lines than the command prints), every line is analysed.
+
+Failures are CollectionErrors in netmon's words: a command's error output, a file's
+content or the remote reader's odd answer are never quoted (see analysis/ssh.py).
 """
 
 import hashlib
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from analysis import host_keys, ssh_keys
 from analysis.choices import Method
 from analysis.ssh import CollectionError, Output, SSHTarget, run_local, run_ssh
 
@@ -46,7 +50,8 @@ def collect(source) -> Collected:
     ):
         raise CollectionError(
             f"method '{source.method}' reads from this server and is off: set "
-            "ANALYSIS_ALLOW_LOCAL_SOURCES=true to allow local files and commands"
+            "ANALYSIS_ALLOW_LOCAL_SOURCES=true to allow local files and commands",
+            "local_sources_off",
         )
     cursor = source.cursor if isinstance(source.cursor, dict) else {}
     if source.log_path:
@@ -67,23 +72,42 @@ def _run(source, command: str) -> Output:
 
 
 def ssh_target(source) -> SSHTarget:
+    """Where to connect, with the key (resolved in the key directories now, at run time)
+    and the host keys pinned for the host and port."""
+    client_key = None
+    if source.ssh_key:
+        client_key = ssh_keys.load_key(source.ssh_key, source.ssh_key_passphrase_env)
     return SSHTarget(
         host=source.ssh_host,
         port=source.ssh_port,
         user=source.ssh_user,
-        key_path=source.ssh_key_path,
-        passphrase_env=source.ssh_key_passphrase_env,
-        known_hosts=source.known_hosts_path,
+        key_name=source.ssh_key,
+        client_key=client_key,
+        pinned=host_keys.pinned_keys(source.ssh_host, source.ssh_port),
         trust_on_first_use=source.ssh_trust_on_first_use,
         connect_timeout=settings.ANALYSIS_SSH_CONNECT_TIMEOUT_SECONDS,
+        on_first_use=lambda key: host_keys.pin_first_use(source.ssh_host, source.ssh_port, key),
     )
 
 
+# Exit statuses with a well-known meaning (POSIX shells; 66 is the remote file reader's own).
+EXIT_MEANINGS = {
+    66: "its input cannot be read",
+    126: "the command cannot be executed",
+    127: "command not found",
+}
+
+
 def _check_status(output: Output) -> None:
+    """A failed command is reported by its status: its error output is not quoted (it can
+    print any file it reads)."""
     if output.exit_status != 0:
-        detail = decode(output.stderr).strip().splitlines()
-        tail = f": {detail[-1][:300]}" if detail else ""
-        raise CollectionError(f"the command exited with status {output.exit_status}{tail}")
+        meaning = EXIT_MEANINGS.get(output.exit_status)
+        raise CollectionError(
+            f"the command exited with status {output.exit_status}"
+            + (f" ({meaning})" if meaning else ""),
+            "command_failed",
+        )
 
 
 def decode(data: bytes) -> str:
@@ -187,7 +211,8 @@ def _local_file(path: str, cursor: dict) -> Collected:
             handle.seek(offset)
             data = handle.read(size - offset)
     except OSError as error:
-        raise CollectionError(f"cannot read {path}: {error.strerror or error}") from None
+        reason = error.strerror if isinstance(error.strerror, str) else "cannot be opened"
+        raise CollectionError(f"cannot read {path}: {reason}", "file") from None
     return _file_result(data, offset, skipped, identity, notes)
 
 
@@ -227,8 +252,9 @@ def _remote_file(source, cursor: dict) -> Collected:
     parts = decode(header).split()
     if len(parts) != 5 or parts[0] != "netmon-file" or not all(p.isdigit() for p in parts[2::2]):
         raise CollectionError(
-            f"unexpected answer from the file reader on {source.ssh_host}: {decode(header)[:200]!r}"
-            " (does the remote shell have ls, wc, head, tail, cksum and awk?)"
+            f"unexpected answer from the file reader on {source.ssh_host} (does the remote "
+            "shell have ls, wc, head, tail, cksum and awk?)",
+            "reader",
         )
     _, inode, size, head, offset = parts
     identity = {"inode": inode, "head": head}

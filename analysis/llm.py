@@ -1,9 +1,16 @@
 """A small client for OpenAI-compatible chat completions and Anthropic's Messages API,
 written on ``requests``: timeouts, retries on 429/5xx/529 (honouring Retry-After), no
 retries on authentication or billing errors, and token accounting from the ``usage`` block.
+
+Error messages are netmon's: the HTTP status, what it means, and the provider's error code
+when it is a plain identifier (``insufficient_quota``). The provider's message is not
+passed on, because it lands on the run, in the API and in alerts, and providers echo parts
+of the request (a masked API key, the prompt) in it; it goes to the server log instead.
 """
 
+import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,7 +20,10 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+logger = logging.getLogger(__name__)
 USER_AGENT = "netmon log analysis"
+# A provider's error code or type shown in messages: lower-case words joined by underscores.
+ERROR_CODE = re.compile(r"^[a-z][a-z_]{0,49}$")
 ANTHROPIC_VERSION = "2023-06-01"
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 
@@ -191,9 +201,7 @@ class LLMClient:
                 tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise LLMError(
-                "invalid_response",
-                f"the LLM API answered 200 with an unexpected body: {response.text[:200]!r}",
-                True,
+                "invalid_response", "the LLM API answered 200 with no completion in it", True
             ) from None
         input_tokens, output_tokens = (int(n) if isinstance(n, int) else 0 for n in tokens)
         self.usage.input_tokens += input_tokens
@@ -236,8 +244,8 @@ def _error_detail(response: requests.Response) -> tuple[str, str]:
 def _error_of(response: requests.Response) -> LLMError:
     status = response.status_code
     kind, message = _error_detail(response)
-    summary = f"LLM API answered HTTP {status}" + (f" {kind}" if kind else "")
-    summary += f": {message}" if message else ""
+    logger.warning("LLM API answered HTTP %s %s: %s", status, kind[:50], message)
+    summary = f"LLM API answered HTTP {status}" + (f" {kind}" if ERROR_CODE.match(kind) else "")
     lowered = f"{kind} {message}".lower()
     if status == 402 or "insufficient_quota" in lowered or "credit balance" in lowered:
         return LLMError("billing", f"{summary} (billing: add credit or change the plan)")

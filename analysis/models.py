@@ -18,8 +18,22 @@ from analysis.choices import (
     Method,
     RunStatus,
     Trigger,
+    TrustOrigin,
 )
 from hosts.models import Host
+
+# Shown instead of the error of a run, or of a source, recorded before errors were classified:
+# the messages of those versions could quote files, command output and provider answers.
+UNCLASSIFIED_ERROR = (
+    "(not shown: recorded by an older version of netmon, whose messages could quote files)"
+)
+
+
+def shown_error(error: str, kind: str) -> str:
+    """An error as it may be shown: only what this version wrote (it always sets a kind)."""
+    if not error or kind:
+        return error
+    return UNCLASSIFIED_ERROR
 
 
 class LogSource(models.Model):
@@ -34,8 +48,13 @@ class LogSource(models.Model):
         default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)]
     )
     ssh_user = models.CharField(max_length=100, blank=True)
-    ssh_key_path = models.CharField(
-        max_length=500, blank=True, help_text="private key file on this server"
+    ssh_key = models.CharField(
+        "SSH key",
+        max_length=100,
+        blank=True,
+        validators=[RegexValidator(log_config.KEY_NAME, "The name of a file, not a path.")],
+        help_text="name of a private key file in ANALYSIS_SSH_KEY_DIRS (default data/ssh); "
+        "empty: the default keys of the user netmon runs as",
     )
     ssh_key_passphrase_env = models.CharField(
         max_length=100,
@@ -43,13 +62,10 @@ class LogSource(models.Model):
         validators=[RegexValidator(log_config.ENV_NAME, "Name of an environment variable.")],
         help_text="name of the environment variable holding the key's passphrase",
     )
-    ssh_known_hosts_path = models.CharField(
-        max_length=500, blank=True, help_text="default: ANALYSIS_SSH_KNOWN_HOSTS"
-    )
     ssh_trust_on_first_use = models.BooleanField(
         default=False,
-        help_text="accept and remember the host key when the known_hosts file has none "
-        "for this host (a changed key is still refused)",
+        help_text="accept and pin the host key when netmon has none pinned for this host and "
+        "port (a changed key is still refused)",
     )
     log_path = models.CharField(
         max_length=500,
@@ -77,6 +93,7 @@ class LogSource(models.Model):
     last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.CharField(max_length=1000, blank=True, editable=False)
+    last_error_kind = models.CharField(max_length=30, blank=True, editable=False)
     failure_streak = models.PositiveIntegerField(default=0, editable=False)
     failure_alerted = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -109,8 +126,8 @@ class LogSource(models.Model):
         return what
 
     @property
-    def known_hosts_path(self) -> str:
-        return self.ssh_known_hosts_path or str(settings.ANALYSIS_SSH_KNOWN_HOSTS)
+    def shown_last_error(self) -> str:
+        return shown_error(self.last_error, self.last_error_kind)
 
     def reset_cursor(self) -> None:
         self.cursor = {}
@@ -127,6 +144,9 @@ class AnalysisRun(models.Model):
     error = models.CharField(max_length=1000, blank=True, help_text="why the run failed")
     error_stage = models.CharField(
         max_length=20, blank=True, help_text="collection, llm or internal"
+    )
+    error_kind = models.CharField(
+        max_length=30, blank=True, help_text="what failed, e.g. host_key_changed, auth_failed"
     )
     target = models.CharField(max_length=1500, blank=True)
     bytes_read = models.PositiveBigIntegerField(default=0)
@@ -152,6 +172,10 @@ class AnalysisRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host.host_id} at {self.started_at:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+    @property
+    def shown_error(self) -> str:
+        return shown_error(self.error, self.error_kind)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -225,3 +249,44 @@ class Finding(models.Model):
             return False
         hours = settings.ANALYSIS_REALERT_HOURS
         return bool(hours) and quiet_since >= timedelta(hours=hours)
+
+
+class SSHHostKey(models.Model):
+    """An SSH server's host key as netmon trusts it: the only trust store of log collection.
+
+    Pinned on first use (when a source allows it) or added by an administrator; a key
+    trusted on first use waits for an administrator to confirm its fingerprint. When the
+    server presents another key, the run is refused before authentication and the new key
+    is kept in ``changed_*`` (for one alert per change, and for the admin to accept it).
+    """
+
+    ssh_host = models.CharField("SSH host", max_length=255, help_text="as in the log source")
+    port = models.PositiveIntegerField(
+        default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    algorithm = models.CharField(max_length=50, editable=False)
+    public_key = models.TextField(help_text="OpenSSH format: key type and base64 data")
+    fingerprint = models.CharField(max_length=100, editable=False, help_text="SHA256")
+    origin = models.CharField(
+        max_length=10, choices=TrustOrigin.choices, editable=False, help_text="how it was trusted"
+    )
+    trusted_at = models.DateTimeField(default=now, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    confirmed_by = models.CharField(max_length=150, blank=True, editable=False)
+    changed_public_key = models.TextField(
+        blank=True, editable=False, help_text="the other key the server presented last"
+    )
+    changed_fingerprint = models.CharField(max_length=100, blank=True, editable=False)
+    changed_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "SSH host key"
+        ordering = ["ssh_host", "port", "algorithm"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ssh_host", "port", "algorithm"], name="sshhostkey_one_per_type"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ssh_host}:{self.port} {self.algorithm} {self.fingerprint}"

@@ -3,7 +3,12 @@ the rules (and the LLM when one is configured), store the findings, alert, move 
 
 Nothing here raises for a problem of the source, the network or the LLM: every failure is
 recorded on the run, counted on the source (the Nth failure in a row raises one alert, the
-next success one recovery notice) and the worker goes on.
+next success one recovery notice) and the worker goes on. A changed SSH host key is a
+security event: it is alerted on the first run that sees it, once per change.
+
+Failures are recorded with a kind and netmon's own message (CollectionError, LLMError);
+an unexpected exception only by its class, because its text may carry anything (the
+traceback goes to the server log).
 """
 
 import logging
@@ -16,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analysis import alerts, log_config
+from analysis import alerts, host_keys, log_config
 from analysis.choices import SEVERITY_RANK, RunStatus, Trigger
 from analysis.collection import Collected, collect
 from analysis.findings import FoundIssue, merge, merge_into
@@ -25,9 +30,24 @@ from analysis.models import AnalysisRun, Finding, LogSource, fingerprint
 from analysis.prompt import analyse_with_llm
 from analysis.redact import redact_lines
 from analysis.rules import RuleAnalyser
-from analysis.ssh import CollectionError
+from analysis.ssh import CollectionError, HostKeyChanged
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Failure:
+    """Why a run failed: ``stage`` collection, llm or internal; ``kind`` what failed."""
+
+    stage: str
+    kind: str
+    message: str
+    host_key_change: HostKeyChanged | None = None
+
+    @classmethod
+    def of_collection(cls, error: CollectionError) -> "Failure":
+        change = error if isinstance(error, HostKeyChanged) else None
+        return cls("collection", error.kind, str(error), change)
 
 
 @dataclass
@@ -75,7 +95,8 @@ def run_source(
     except Exception as error:  # a bug must not stop the worker nor leave the run open
         logger.exception("log analysis of %s failed", source.host.host_id)
         outcome = RunOutcome(run)
-        _finish(source, run, None, [], dry_run, "internal", f"internal error: {error!r}"[:1000])
+        message = f"internal error ({error.__class__.__name__}); the server log has the details"
+        _finish(source, run, None, [], dry_run, Failure("internal", "internal", message))
         return outcome
     finally:
         if not dry_run:
@@ -88,7 +109,7 @@ def _run(source: LogSource, run: AnalysisRun, dry_run: bool) -> RunOutcome:
     try:
         collected = collect(source)
     except CollectionError as error:
-        _finish(source, run, None, [], dry_run, "collection", str(error))
+        _finish(source, run, None, [], dry_run, Failure.of_collection(error))
         return outcome
     run.bytes_read = collected.bytes_read
     run.lines_read = len(collected.lines)
@@ -98,7 +119,7 @@ def _run(source: LogSource, run: AnalysisRun, dry_run: bool) -> RunOutcome:
         run.notes.append(f"{redacted} line(s) had secrets redacted")
     rule_issues = RuleAnalyser().feed(lines).findings()
     run.analyzers = "rules"
-    issues, stage, error = rule_issues, "", ""
+    issues, failure = rule_issues, None
     if llm_configured() and lines:
         client = LLMClient.from_settings(source.model)
         run.model = client.model
@@ -111,8 +132,8 @@ def _run(source: LogSource, run: AnalysisRun, dry_run: bool) -> RunOutcome:
                 source.analysis_prompt,
                 deadline=deadline - settings.LLM_TIMEOUT_SECONDS,
             )
-        except LLMError as failure:
-            stage, error = "llm", str(failure)
+        except LLMError as error:
+            failure = Failure("llm", error.kind, str(error))
             run.notes.append("the rule analyser's findings are kept")
         else:
             run.lines_analysed = result.lines_analysed
@@ -124,7 +145,7 @@ def _run(source: LogSource, run: AnalysisRun, dry_run: bool) -> RunOutcome:
     if not run.lines_analysed:
         run.lines_analysed = len(lines)
     outcome.issues = issues
-    outcome.alerts = _finish(source, run, collected, issues, dry_run, stage, error)
+    outcome.alerts = _finish(source, run, collected, issues, dry_run, failure)
     return outcome
 
 
@@ -172,42 +193,54 @@ def _finish(
     collected: Collected | None,
     issues: list[FoundIssue],
     dry_run: bool,
-    stage: str,
-    error: str,
+    failure: Failure | None,
 ) -> int:
     """Record the outcome: findings, alerts, cursor, the source's failure streak."""
     now = timezone.now()
     run.finished_at = now
-    run.status = RunStatus.FAILED if error else RunStatus.OK
-    run.error, run.error_stage = error[:1000], stage
+    run.status = RunStatus.FAILED if failure else RunStatus.OK
+    if failure:
+        run.error, run.error_stage, run.error_kind = (
+            failure.message[:1000],
+            failure.stage,
+            failure.kind,
+        )
     run.findings_count = len(issues)
     if dry_run:
         return 0
     sent = 0
     with transaction.atomic():
         current = LogSource.objects.select_for_update().select_related("host").get(pk=source.pk)
-        fields = ["last_run_at", "failure_streak", "failure_alerted", "last_error"]
+        fields = [
+            "last_run_at",
+            "failure_streak",
+            "failure_alerted",
+            "last_error",
+            "last_error_kind",
+        ]
         current.last_run_at = now
         if collected is not None and _same_target(source, current):
             current.cursor = collected.cursor
             fields.append("cursor")
         if issues:
             sent = store_findings(current.host, issues, run, now)
-        if error:
+        if failure:
             current.failure_streak += 1
-            current.last_error = error[:1000]
+            current.last_error, current.last_error_kind = run.error, run.error_kind
+            if failure.host_key_change and host_keys.record_change(failure.host_key_change):
+                alerts.queue_host_key_changed_alert(current, run, failure.host_key_change)
             if (
                 current.failure_streak >= settings.ANALYSIS_FAILURE_ALERT_AFTER
                 and not current.failure_alerted
             ):
                 current.failure_alerted = True
-                alerts.queue_failing_alert(current, run, stage, error)
+                alerts.queue_failing_alert(current, run, failure.stage, run.error)
         else:
             if current.failure_alerted:
                 alerts.queue_recovered_alert(current, run)
             current.failure_streak = 0
             current.failure_alerted = False
-            current.last_error = ""
+            current.last_error, current.last_error_kind = "", ""
             current.last_success_at = now
             fields.append("last_success_at")
         current.save(update_fields=fields)

@@ -85,9 +85,10 @@ def parse_answer(text: str, log_text: str) -> tuple[list[FoundIssue], list[str]]
                 raise InvalidAnswer(f"{where}.{key}: expected a list of strings")
         severity = item["severity"].strip().lower()
         if severity not in FindingSeverity.values:
+            # The answer is quoted only when it is a short word: it may repeat log text.
+            shown = repr(severity) if severity.isalpha() and len(severity) <= 20 else "the value"
             raise InvalidAnswer(
-                f"{where}.severity: {item['severity']!r} is not one of "
-                f"{', '.join(FindingSeverity.values)}"
+                f"{where}.severity: {shown} is not one of {', '.join(FindingSeverity.values)}"
             )
         category = SLUG.sub("_", item["category"].strip().lower()).strip("_")
         if category not in Category.values:

@@ -1,26 +1,76 @@
 """Running one command over SSH (asyncssh) or locally, with timeouts and a cap on output.
 
-Every problem becomes a :class:`CollectionError` with a message meant for a person: the
-run records it and the worker goes on. Host keys are checked against a known_hosts file;
-an unknown key is refused unless trust on first use is on for the source, and then it is
-appended to the file. A key that differs from the file's is always refused.
+Every problem becomes a :class:`CollectionError` with a kind and a message meant for a
+person: the run records it and the worker goes on. The message is netmon's own sentence.
+It never quotes what a library, a file, a command or a server said (a key file's first
+line, a command's error output, a server's disconnect reason), because it is stored on the
+run, returned by the API to every reader and sent in alerts.
+
+Host keys are checked against the keys netmon pinned for the host and port
+(``analysis.host_keys``), never against a file: the server must present one of them, and
+only their key types are offered, so a server (or someone in between) with another key or
+another type of key is refused before authentication; no key, command or data is sent to
+it. With no key pinned, an unknown key is refused unless trust on first use is on for the
+source; then ``on_first_use`` pins it, after the connection.
 """
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import asyncssh
+from asyncssh.public_key import get_default_public_key_algs
 
+logger = logging.getLogger(__name__)
 STDERR_CAP = 64 * 1024
+# The reasons of SSH_MSG_DISCONNECT (RFC 4253 11.1) by code: a server's own reason text is
+# not shown, its code is.
+DISCONNECT_REASONS = {
+    1: "host not allowed to connect",
+    2: "protocol error",
+    3: "key exchange failed",
+    5: "MAC error",
+    6: "compression error",
+    7: "service not available",
+    8: "protocol version not supported",
+    9: "host key not verifiable",
+    10: "connection lost",
+    11: "closed by the server",
+    12: "too many connections",
+    13: "authentication cancelled",
+    14: "no more authentication methods available",
+    15: "illegal user name",
+}
 
 
 class CollectionError(Exception):
-    """Reading the log failed; the message says why, for the run and the alert."""
+    """Reading the log failed. ``kind`` classifies the failure (the list is in
+    docs/log-analysis.md); the message says why in netmon's words."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class HostKeyChanged(CollectionError):
+    """The server presented another key than the one pinned for its type: a security event,
+    alerted on the first run that sees it."""
+
+    def __init__(self, target: "SSHTarget", pinned: asyncssh.SSHKey, presented: asyncssh.SSHKey):
+        super().__init__(
+            f"host key of {target.where} changed: netmon pinned {describe_key(pinned)}, the "
+            f"server presented {describe_key(presented)} (a reinstalled host, or someone in "
+            "between). It was refused before authenticating: nothing was sent. If the change "
+            "is expected, accept the new key in the admin (SSH host keys).",
+            "host_key_changed",
+        )
+        self.host, self.port = target.host, target.port
+        self.pinned, self.presented = pinned, presented
 
 
 @dataclass
@@ -35,11 +85,12 @@ class SSHTarget:
     host: str
     port: int
     user: str
-    key_path: str
-    passphrase_env: str
-    known_hosts: str
+    key_name: str  # for messages; the key itself is ``client_key``
+    client_key: asyncssh.SSHKey | None
+    pinned: list[asyncssh.SSHKey]
     trust_on_first_use: bool
     connect_timeout: float
+    on_first_use: Callable[[asyncssh.SSHKey], None] = field(default=lambda key: None)
 
     @property
     def where(self) -> str:
@@ -47,12 +98,24 @@ class SSHTarget:
         return f"{user}{self.host}:{self.port}"
 
     @property
-    def known_hosts_pattern(self) -> str:
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+    def host_key_algorithms(self) -> list[str]:
+        """The host key types offered to the server: those of the pinned keys, else every
+        plain key type (no certificates: netmon trusts no certificate authority)."""
+        if not self.pinned:
+            algorithms = get_default_public_key_algs()
+        else:
+            algorithms = [alg for key in self.pinned for alg in key.sig_algorithms]
+        return [alg.decode("ascii") for alg in algorithms]
 
 
 def run_ssh(target: SSHTarget, command: str, timeout: float, cap: int) -> Output:
-    return asyncio.run(_run_ssh(target, command, timeout, cap))
+    check = _HostKeyCheck(target)
+    try:
+        return asyncio.run(_run_ssh(target, check, command, timeout, cap))
+    finally:
+        # Outside the event loop: pinning writes to the database.
+        if check.trusted_now:
+            target.on_first_use(check.presented)
 
 
 def run_local(command: str, timeout: float, cap: int) -> Output:
@@ -64,101 +127,50 @@ def describe_key(key: asyncssh.SSHKey) -> str:
 
 
 class _HostKeyCheck:
-    """What the server presented, and trust on first use when the file has no entry."""
+    """Decides on the key the server presents, and remembers it for the messages."""
 
-    def __init__(self, target: SSHTarget, known_hosts: asyncssh.SSHKnownHosts) -> None:
+    def __init__(self, target: SSHTarget) -> None:
         self.target = target
-        self.known_hosts = known_hosts
         self.presented: asyncssh.SSHKey | None = None
-        self.had_entry = False
         self.trusted_now = False
 
-    def has_entry(self, host: str, addr: str, port: int) -> bool:
-        matched = asyncssh.match_known_hosts(
-            self.known_hosts, host, addr, port if port != 22 else None
+    def pinned_of_type(self, key: asyncssh.SSHKey) -> asyncssh.SSHKey | None:
+        return next(
+            (pin for pin in self.target.pinned if pin.get_algorithm() == key.get_algorithm()),
+            None,
         )
-        trusted_keys, ca_keys = matched[0], matched[1]
-        return bool(trusted_keys or ca_keys)
 
-    def validate(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+    def validate(self, key: asyncssh.SSHKey) -> bool:
         self.presented = key
-        self.had_entry = self.has_entry(host, addr, port)
-        if self.had_entry or not self.target.trust_on_first_use:
-            return False
-        _append_known_host(self.target, key)
-        self.trusted_now = True
-        return True
+        if self.target.pinned:
+            pinned = self.pinned_of_type(key)
+            return pinned is not None and pinned.public_data == key.public_data
+        if self.target.trust_on_first_use:
+            self.trusted_now = True
+            return True
+        return False
 
 
 def _client_factory(check: _HostKeyCheck):
     class Client(asyncssh.SSHClient):
         def validate_host_public_key(self, host, addr, port, key) -> bool:
-            return check.validate(host, addr, port, key)
+            return check.validate(key)
 
     return Client
 
 
-def _append_known_host(target: SSHTarget, key: asyncssh.SSHKey) -> None:
-    path = Path(target.known_hosts)
-    algorithm, data = key.export_public_key("openssh").decode().split()[:2]
-    line = f"{target.known_hosts_pattern} {algorithm} {data}\n"
-    with path.open("a+b") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell():
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                line = "\n" + line
-        handle.write(line.encode())
+def _trust_nothing(host, addr, port):
+    """asyncssh's known_hosts lookup, answered with nothing: every key goes to
+    ``_HostKeyCheck``. (Leaving known_hosts unset would read ~/.ssh/known_hosts.)"""
+    return [], [], []
 
 
-def _load_known_hosts(target: SSHTarget) -> asyncssh.SSHKnownHosts:
-    path = Path(target.known_hosts)
-    if not path.exists():
-        if not target.trust_on_first_use:
-            raise CollectionError(
-                f"known_hosts file {path} does not exist: add the host key of {target.host} "
-                f"to it (check its fingerprint, then `ssh-keyscan -p {target.port} "
-                f"{target.host} >> {path}`), or enable trust on first use for this source"
-            )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-        except OSError as error:
-            raise CollectionError(f"cannot create known_hosts file {path}: {error}") from None
-    try:
-        return asyncssh.read_known_hosts(str(path))
-    except (OSError, ValueError) as error:
-        raise CollectionError(f"cannot read known_hosts file {path}: {error}") from None
-
-
-def _load_key(target: SSHTarget) -> list:
-    if not target.key_path:
-        return []
-    passphrase = None
-    if target.passphrase_env:
-        passphrase = os.environ.get(target.passphrase_env)
-        if passphrase is None:
-            raise CollectionError(
-                f"the passphrase of {target.key_path} should be in the environment variable "
-                f"{target.passphrase_env}, which is not set"
-            )
-    try:
-        return [asyncssh.read_private_key(target.key_path, passphrase)]
-    except OSError as error:
-        raise CollectionError(
-            f"cannot read SSH key {target.key_path}: {error.strerror or error}"
-        ) from None
-    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as error:
-        hint = " (wrong or missing passphrase?)" if "assphrase" in str(error) else ""
-        raise CollectionError(f"cannot load SSH key {target.key_path}: {error}{hint}") from None
-
-
-async def _run_ssh(target: SSHTarget, command: str, timeout: float, cap: int) -> Output:
-    known_hosts = _load_known_hosts(target)
-    keys = _load_key(target)
-    check = _HostKeyCheck(target, known_hosts)
+async def _run_ssh(
+    target: SSHTarget, check: _HostKeyCheck, command: str, timeout: float, cap: int
+) -> Output:
     options = {
-        "known_hosts": known_hosts,
+        "known_hosts": _trust_nothing,
+        "server_host_key_algs": target.host_key_algorithms,
         "client_factory": _client_factory(check),
         "connect_timeout": target.connect_timeout,
         "config": None,
@@ -168,8 +180,8 @@ async def _run_ssh(target: SSHTarget, command: str, timeout: float, cap: int) ->
         "gss_auth": False,
         "preferred_auth": "publickey",
     }
-    if keys:
-        options["client_keys"] = keys
+    if target.client_key is not None:
+        options["client_keys"] = [target.client_key]
     if target.user:
         options["username"] = target.user
     try:
@@ -177,54 +189,81 @@ async def _run_ssh(target: SSHTarget, command: str, timeout: float, cap: int) ->
             asyncssh.connect(target.host, target.port, **options), target.connect_timeout + 1
         )
     except Exception as error:  # every way of failing to connect gets a clear message
-        raise CollectionError(_connect_error(target, check, error)) from None
+        raise _connect_error(target, check, error) from None
     async with connection:
         try:
             process = await connection.create_process(command, encoding=None)
         except asyncssh.Error as error:
-            raise CollectionError(f"cannot start the command on {target.where}: {error}") from None
+            raise CollectionError(
+                f"cannot start the command on {target.where}: {_ssh_reason(error)}", "ssh"
+            ) from None
         try:
             return await _collect(process, timeout, cap, close=process.close)
         except asyncssh.Error as error:
-            raise CollectionError(f"the SSH session to {target.where} failed: {error}") from None
+            raise CollectionError(
+                f"the SSH session to {target.where} failed: {_ssh_reason(error)}", "ssh"
+            ) from None
 
 
-def _connect_error(target: SSHTarget, check: _HostKeyCheck, error: Exception) -> str:
+def _ssh_reason(error: asyncssh.Error) -> str:
+    return DISCONNECT_REASONS.get(error.code, f"error code {error.code}")
+
+
+def _connect_error(target: SSHTarget, check: _HostKeyCheck, error: Exception) -> CollectionError:
     where = target.where
-    offered = f" The server offered {describe_key(check.presented)}." if check.presented else ""
-    if isinstance(error, asyncssh.HostKeyNotVerifiable):
-        if check.had_entry:
-            return (
-                f"host key mismatch for {where}: the key differs from the one in "
-                f"{target.known_hosts} (a reinstalled host, or someone in between).{offered} "
-                "If the change is expected, replace the host's line in that file."
+    presented = check.presented
+    if isinstance(error, asyncssh.HostKeyNotVerifiable) and presented is not None:
+        pinned = check.pinned_of_type(presented)
+        if pinned is not None:
+            return HostKeyChanged(target, pinned, presented)
+        if not target.pinned:
+            return CollectionError(
+                f"unknown host key for {where}: netmon has no key pinned for it. The server "
+                f"presented {describe_key(presented)}. Check that fingerprint on the host "
+                "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add the key in the "
+                "admin (SSH host keys) or enable trust on first use for this source.",
+                "host_key_unknown",
             )
-        return (
-            f"unknown host key for {where}: {target.known_hosts} has no key for this host."
-            f"{offered} Add it after checking the fingerprint (ssh-keyscan -p {target.port} "
-            f"{target.host}), or enable trust on first use for this source."
-        )
-    if isinstance(error, asyncssh.KeyExchangeFailed):
-        return (
-            f"key exchange with {where} failed: {error.reason} (a host key of another type "
-            f"than the one in {target.known_hosts}, or no common algorithm)"
+    if isinstance(error, asyncssh.KeyExchangeFailed | asyncssh.HostKeyNotVerifiable):
+        if target.pinned:
+            types = ", ".join(sorted({key.get_algorithm() for key in target.pinned}))
+            return CollectionError(
+                f"key exchange with {where} failed: the server offers none of the pinned host "
+                f"key types ({types}) (a reinstalled host, or someone in between); nothing was "
+                "sent to it. If the change is expected, replace the host's key in the admin "
+                "(SSH host keys).",
+                "key_exchange",
+            )
+        return CollectionError(
+            f"key exchange with {where} failed: no algorithm in common", "key_exchange"
         )
     if isinstance(error, asyncssh.PermissionDenied):
-        key = target.key_path or "the default keys"
-        return f"authentication failed for {where}: the server refused {key}"
+        key = f"key '{target.key_name}'" if target.key_name else "the default keys"
+        return CollectionError(
+            f"authentication failed for {where}: the server refused {key}", "auth_failed"
+        )
     if isinstance(error, asyncssh.DisconnectError):
-        return f"SSH connection to {where} failed: {error.reason}"
+        return CollectionError(f"SSH connection to {where} failed: {_ssh_reason(error)}", "ssh")
     if isinstance(error, socket.gaierror):
-        return f"cannot resolve {target.host}: {error.strerror or error}"
+        return CollectionError(f"cannot resolve {target.host}: {_os_reason(error)}", "dns")
     if isinstance(error, ConnectionRefusedError):
-        return f"connection refused by {target.host}:{target.port}"
+        return CollectionError(f"connection refused by {target.host}:{target.port}", "refused")
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
-        return f"no SSH connection to {where} within {target.connect_timeout:g} s"
+        return CollectionError(
+            f"no SSH connection to {where} within {target.connect_timeout:g} s", "connect_timeout"
+        )
     if isinstance(error, OSError):
-        return f"cannot connect to {target.host}:{target.port}: {error.strerror or error}"
-    if isinstance(error, CollectionError):
-        return str(error)
-    return f"SSH connection to {where} failed: {error.__class__.__name__}: {error}"
+        return CollectionError(
+            f"cannot connect to {target.host}:{target.port}: {_os_reason(error)}", "network"
+        )
+    logger.warning("SSH connection to %s failed unexpectedly", where, exc_info=error)
+    return CollectionError(f"SSH connection to {where} failed ({error.__class__.__name__})", "ssh")
+
+
+def _os_reason(error: OSError) -> str:
+    """The C library's text for the error (``strerror``), never ``str(error)``, which may
+    carry a file name."""
+    return error.strerror if isinstance(error.strerror, str) else error.__class__.__name__
 
 
 async def _run_local(command: str, timeout: float, cap: int) -> Output:
@@ -237,7 +276,9 @@ async def _run_local(command: str, timeout: float, cap: int) -> Output:
             start_new_session=True,  # its own process group: killed as a whole
         )
     except OSError as error:
-        raise CollectionError(f"cannot start the command: {error}") from None
+        raise CollectionError(
+            f"cannot start the command: {_os_reason(error)}", "command_failed"
+        ) from None
 
     def kill() -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -274,7 +315,8 @@ async def _collect(process, timeout: float, cap: int, close) -> Output:
             close()
             raise CollectionError(
                 f"the command printed more than {cap:,} bytes (ANALYSIS_MAX_BYTES): "
-                "read less, e.g. with tail -n"
+                "read less, e.g. with tail -n",
+                "too_much_output",
             )
         stderr, _ = await err_task
         status = await process.wait()
@@ -283,11 +325,21 @@ async def _collect(process, timeout: float, cap: int, close) -> Output:
             signal_name = getattr(status, "exit_signal", None)
             code = -1 if code is None else code
             if signal_name:
-                raise CollectionError(f"the command was killed by signal {signal_name[0]}")
+                raise CollectionError(
+                    f"the command was killed by signal {_signal_name(signal_name[0])}",
+                    "command_failed",
+                )
         return Output(stdout, stderr, code)
 
     try:
         return await asyncio.wait_for(run(), timeout)
     except TimeoutError:
         close()
-        raise CollectionError(f"the command did not finish within {timeout:g} s") from None
+        raise CollectionError(
+            f"the command did not finish within {timeout:g} s", "command_timeout"
+        ) from None
+
+
+def _signal_name(name: str) -> str:
+    """A signal's name as the server sent it, when it is one (``KILL``, ``TERM``…)."""
+    return name if name.isalnum() and len(name) <= 10 else "(unknown)"

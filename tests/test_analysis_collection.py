@@ -4,22 +4,24 @@ log rotation."""
 
 import os
 import socket
-import stat
 from pathlib import Path
 
 import asyncssh
 import pytest
 from fakes.ssh import SSHServer, generate_key
 
+from analysis import host_keys
+from analysis.choices import TrustOrigin
 from analysis.collection import collect
-from analysis.models import LogSource
-from analysis.ssh import CollectionError
+from analysis.models import LogSource, SSHHostKey
+from analysis.ssh import CollectionError, HostKeyChanged
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SSH_LOG = FIXTURES / "logs" / "ssh.log"
 CROWDSEC_SSH_BF = FIXTURES / "crowdsec" / "ssh-bf" / "ssh-bf.log"
 SHARED = Path(__file__).parents[1].parent / "shared" / "logsamples"
 OPENSSH_2K = SHARED / "loghub" / "OpenSSH" / "OpenSSH_2k.log"
+pytestmark = pytest.mark.django_db  # pinned host keys are in the database
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +30,20 @@ def client_key() -> asyncssh.SSHKey:
 
 
 @pytest.fixture
-def key_file(tmp_path, client_key) -> Path:
-    path = tmp_path / "id_ed25519"
+def key_dir(tmp_path, settings) -> Path:
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    settings.ANALYSIS_SSH_KEY_DIRS = [directory]
+    return directory
+
+
+@pytest.fixture
+def key_file(key_dir, client_key) -> str:
+    """The name of the key the server accepts, in netmon's key directory."""
+    path = key_dir / "id_ed25519"
     path.write_bytes(client_key.export_private_key())
     path.chmod(0o600)
-    return path
+    return path.name
 
 
 @pytest.fixture
@@ -42,10 +53,9 @@ def server(client_key):
 
 
 @pytest.fixture
-def known_hosts(tmp_path, server) -> Path:
-    path = tmp_path / "known_hosts"
-    path.write_text(server.known_hosts_line())
-    return path
+def pinned(server) -> SSHHostKey:
+    """The server's host key, pinned as an administrator would."""
+    return host_keys.pin("127.0.0.1", server.port, server.host_key, TrustOrigin.ADMIN, "tests")
 
 
 @pytest.fixture(autouse=True)
@@ -55,14 +65,13 @@ def fast_limits(settings):
     settings.ANALYSIS_MAX_BYTES = 1_000_000
 
 
-def ssh_source(server, key_file, known_hosts, **fields) -> LogSource:
+def ssh_source(server, key_name, **fields) -> LogSource:
     values = {
         "method": "ssh",
         "ssh_host": "127.0.0.1",
         "ssh_port": server.port,
         "ssh_user": "netmon",
-        "ssh_key_path": str(key_file),
-        "ssh_known_hosts_path": str(known_hosts),
+        "ssh_key": key_name,
         "log_command": f"tail -n 1000 {SSH_LOG}",
         **fields,
     }
@@ -78,8 +87,8 @@ def failure(source: LogSource) -> str:
 # SSH: authentication and host keys ---------------------------------------------------------
 
 
-def test_reads_a_log_over_ssh_with_key_auth_and_a_known_host_key(server, key_file, known_hosts):
-    collected = collect(ssh_source(server, key_file, known_hosts))
+def test_reads_a_log_over_ssh_with_key_auth_and_a_pinned_host_key(server, key_file, pinned):
+    collected = collect(ssh_source(server, key_file))
 
     assert collected.lines == SSH_LOG.read_text().splitlines()
     assert server.commands == [f"tail -n 1000 {SSH_LOG}"]
@@ -87,114 +96,113 @@ def test_reads_a_log_over_ssh_with_key_auth_and_a_known_host_key(server, key_fil
 
 
 @pytest.mark.skipif(not OPENSSH_2K.exists(), reason=f"{SHARED} is absent (Loghub sample)")
-def test_reads_the_crlf_loghub_sample_over_ssh(server, key_file, known_hosts):
-    collected = collect(ssh_source(server, key_file, known_hosts, log_command=f"cat {OPENSSH_2K}"))
+def test_reads_the_crlf_loghub_sample_over_ssh(server, key_file, pinned):
+    collected = collect(ssh_source(server, key_file, log_command=f"cat {OPENSSH_2K}"))
 
     assert len(collected.lines) == 2000
     assert not any(line.endswith("\r") for line in collected.lines)
 
 
-def test_unknown_host_key_is_refused_with_its_fingerprint(server, key_file, tmp_path):
-    empty = tmp_path / "empty_known_hosts"
-    empty.write_text("")
-
-    message = failure(ssh_source(server, key_file, empty))
+def test_unknown_host_key_is_refused_with_its_fingerprint(server, key_file):
+    message = failure(ssh_source(server, key_file))
 
     assert message.startswith(f"unknown host key for netmon@127.0.0.1:{server.port}")
     assert server.host_key.get_fingerprint("sha256") in message
     assert "trust on first use" in message
-    assert server.commands == []
+    assert server.commands == [] and server.auth_attempts == []
 
 
-def test_missing_known_hosts_file_is_a_clear_error(server, key_file, tmp_path):
-    message = failure(ssh_source(server, key_file, tmp_path / "nowhere" / "known_hosts"))
+def test_changed_host_key_is_refused_even_with_trust_on_first_use(server, key_file):
+    host_keys.pin("127.0.0.1", server.port, generate_key(), TrustOrigin.ADMIN, "tests")
 
-    assert "known_hosts file" in message and "does not exist" in message
+    with pytest.raises(HostKeyChanged) as changed:
+        collect(ssh_source(server, key_file, ssh_trust_on_first_use=True))
 
-
-def test_changed_host_key_is_refused_even_with_trust_on_first_use(server, key_file, tmp_path):
-    other = tmp_path / "known_hosts"
-    other.write_text(server.known_hosts_line(generate_key()))
-
-    message = failure(ssh_source(server, key_file, other, ssh_trust_on_first_use=True))
-
-    assert message.startswith(f"host key mismatch for netmon@127.0.0.1:{server.port}")
-    assert len(other.read_text().splitlines()) == 1  # nothing appended
-    assert server.commands == []
+    assert str(changed.value).startswith(f"host key of netmon@127.0.0.1:{server.port} changed")
+    assert changed.value.presented.public_data == server.host_key.public_data
+    assert SSHHostKey.objects.count() == 1  # nothing pinned on top
+    assert server.commands == [] and server.auth_attempts == []
 
 
-def test_trust_on_first_use_remembers_the_key_then_checks_it(server, key_file, tmp_path):
-    path = tmp_path / "data" / "known_hosts"  # not there yet: created
+def test_trust_on_first_use_pins_the_key_then_checks_it(server, key_file):
+    collect(ssh_source(server, key_file, ssh_trust_on_first_use=True))
+    collect(ssh_source(server, key_file, ssh_trust_on_first_use=False))
 
-    collect(ssh_source(server, key_file, path, ssh_trust_on_first_use=True))
-    collect(ssh_source(server, key_file, path, ssh_trust_on_first_use=False))
-
-    assert path.read_text() == server.known_hosts_line()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    pin = SSHHostKey.objects.get()
+    assert (pin.origin, pin.public_key) == (
+        "first_use",
+        server.host_key.export_public_key().decode().strip(),
+    )
     assert len(server.commands) == 2
 
 
-def test_a_key_the_server_does_not_accept(server, known_hosts, tmp_path):
-    stranger = tmp_path / "stranger"
-    stranger.write_bytes(generate_key().export_private_key())
+def test_a_key_the_server_does_not_accept(server, pinned, key_dir):
+    (key_dir / "stranger").write_bytes(generate_key().export_private_key())
 
-    message = failure(ssh_source(server, stranger, known_hosts))
+    message = failure(ssh_source(server, "stranger"))
 
     assert message == (
-        f"authentication failed for netmon@127.0.0.1:{server.port}: the server refused {stranger}"
+        f"authentication failed for netmon@127.0.0.1:{server.port}: the server refused key "
+        "'stranger'"
     )
 
 
 @pytest.mark.filterwarnings("ignore:Warning. bcrypt.kdf.. called with only")  # fast test key
 def test_key_passphrase_comes_from_the_named_environment_variable(
-    server, client_key, known_hosts, tmp_path, monkeypatch
+    server, client_key, pinned, key_dir, monkeypatch
 ):
-    encrypted = tmp_path / "id_encrypted"
+    encrypted = key_dir / "id_encrypted"
     encrypted.write_bytes(client_key.export_private_key(passphrase="s3cret phrase", rounds=2))
-    source = ssh_source(server, encrypted, known_hosts, ssh_key_passphrase_env="NETMON_TEST_PP")
+    source = ssh_source(server, "id_encrypted", ssh_key_passphrase_env="NETMON_TEST_PP")
 
     monkeypatch.delenv("NETMON_TEST_PP", raising=False)
     assert "environment variable NETMON_TEST_PP, which is not set" in failure(source)
     monkeypatch.setenv("NETMON_TEST_PP", "wrong")
-    assert "cannot load SSH key" in failure(source)
+    assert failure(source) == (
+        "cannot load SSH key 'id_encrypted': not a valid private key (or a wrong passphrase)"
+    )
+    assert "it is encrypted" in failure(ssh_source(server, "id_encrypted"))
     monkeypatch.setenv("NETMON_TEST_PP", "s3cret phrase")
     assert collect(source).lines
 
 
-def test_unreadable_key_file(server, known_hosts, tmp_path):
-    message = failure(ssh_source(server, tmp_path / "missing_key", known_hosts))
+def test_a_missing_key_names_the_key_directories(server, pinned, key_dir):
+    message = failure(ssh_source(server, "missing_key"))
 
-    assert message.startswith("cannot read SSH key") and "No such file" in message
+    assert message == f"no SSH key named 'missing_key' in {key_dir} (ANALYSIS_SSH_KEY_DIRS)"
+
+
+def test_a_key_that_is_no_regular_file_is_not_read(server, pinned, key_dir):
+    os.mkfifo(key_dir / "fifo")
+
+    message = failure(ssh_source(server, "fifo"))
+
+    assert message == f"SSH key 'fifo' in {key_dir} is not a regular file"
 
 
 # SSH: network failures -------------------------------------------------------------------
 
 
-def test_connection_refused(key_file, tmp_path):
+def test_connection_refused(key_file):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    known = tmp_path / "known_hosts"
-    known.write_text("")
-    source = LogSource(
-        method="ssh", ssh_host="127.0.0.1", ssh_port=port, ssh_key_path=str(key_file)
-    )
-    source.ssh_known_hosts_path = str(known)
+    source = LogSource(method="ssh", ssh_host="127.0.0.1", ssh_port=port, ssh_key=key_file)
 
     assert failure(source) == f"connection refused by 127.0.0.1:{port}"
 
 
-def test_name_that_does_not_resolve(key_file, known_hosts, server, monkeypatch):
+def test_name_that_does_not_resolve(key_file, server, monkeypatch):
     def no_such_name(host, *args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
-    source = ssh_source(server, key_file, known_hosts, ssh_host="fw.invalid")
+    source = ssh_source(server, key_file, ssh_host="fw.invalid")
 
     assert failure(source) == "cannot resolve fw.invalid: Name or service not known"
 
 
-def test_server_that_never_speaks_ssh_times_out(key_file, known_hosts, settings):
+def test_server_that_never_speaks_ssh_times_out(key_file, settings):
     settings.ANALYSIS_SSH_CONNECT_TIMEOUT_SECONDS = 0.3
     with socket.socket() as silent:  # accepts connections (backlog), never answers
         silent.bind(("127.0.0.1", 0))
@@ -205,8 +213,7 @@ def test_server_that_never_speaks_ssh_times_out(key_file, known_hosts, settings)
             ssh_host="127.0.0.1",
             ssh_port=port,
             ssh_user="netmon",
-            ssh_key_path=str(key_file),
-            ssh_known_hosts_path=str(known_hosts),
+            ssh_key=key_file,
         )
         message = failure(source)
 
@@ -216,27 +223,26 @@ def test_server_that_never_speaks_ssh_times_out(key_file, known_hosts, settings)
 # SSH: commands ------------------------------------------------------------------------------
 
 
-def test_command_timeout(server, key_file, known_hosts, settings):
+def test_command_timeout(server, key_file, pinned, settings):
     settings.ANALYSIS_COMMAND_TIMEOUT_SECONDS = 0.3
 
-    message = failure(ssh_source(server, key_file, known_hosts, log_command="sleep 5"))
+    message = failure(ssh_source(server, key_file, log_command="sleep 5"))
 
     assert message == "the command did not finish within 0.3 s"
 
 
-def test_command_exit_status_and_its_error(server, key_file, known_hosts):
-    source = ssh_source(server, key_file, known_hosts, log_command="tail -n 5 /var/log/nope.log")
+def test_command_exit_status_without_its_error_output(server, key_file, pinned):
+    source = ssh_source(server, key_file, log_command="tail -n 5 /var/log/nope.log")
 
-    message = failure(source)
-
-    assert message.startswith("the command exited with status 1: tail: cannot open")
-
-
-def test_too_much_output(server, key_file, known_hosts, settings):
-    settings.ANALYSIS_MAX_BYTES = 4096
-    source = ssh_source(
-        server, key_file, known_hosts, log_command="yes 'a log line' | head -c 100000"
+    assert failure(source) == "the command exited with status 1"
+    assert failure(ssh_source(server, key_file, log_command="no-such-command")) == (
+        "the command exited with status 127 (command not found)"
     )
+
+
+def test_too_much_output(server, key_file, pinned, settings):
+    settings.ANALYSIS_MAX_BYTES = 4096
+    source = ssh_source(server, key_file, log_command="yes 'a log line' | head -c 100000")
 
     message = failure(source)
 
@@ -252,11 +258,11 @@ def write(path: Path, *lines: str, mode: str = "a") -> None:
 
 
 def test_a_tail_command_yields_only_the_lines_after_the_last_seen(
-    server, key_file, known_hosts, tmp_path
+    server, key_file, pinned, tmp_path
 ):
     log = tmp_path / "syslog"
     write(log, *(f"Jan  1 00:00:{i:02d} h app: line {i}" for i in range(10)), mode="w")
-    source = ssh_source(server, key_file, known_hosts, log_command=f"tail -n 5 {log}")
+    source = ssh_source(server, key_file, log_command=f"tail -n 5 {log}")
 
     first = collect(source)
     source.cursor = first.cursor
@@ -271,11 +277,11 @@ def test_a_tail_command_yields_only_the_lines_after_the_last_seen(
 
 
 def test_a_tail_command_after_rotation_reads_everything_and_says_so(
-    server, key_file, known_hosts, tmp_path
+    server, key_file, pinned, tmp_path
 ):
     log = tmp_path / "syslog"
     write(log, "Jan  1 00:00:00 h app: old a", "Jan  1 00:00:01 h app: old b", mode="w")
-    source = ssh_source(server, key_file, known_hosts, log_command=f"tail -n 100 {log}")
+    source = ssh_source(server, key_file, log_command=f"tail -n 100 {log}")
     source.cursor = collect(source).cursor
 
     write(log, "Jan  2 00:00:00 h app: fresh", mode="w")  # rotated: a new file
@@ -287,13 +293,13 @@ def test_a_tail_command_after_rotation_reads_everything_and_says_so(
 
 @pytest.mark.parametrize("where", ["ssh", "local"])
 def test_a_file_is_read_from_where_the_last_run_stopped(
-    where, server, key_file, known_hosts, tmp_path, settings
+    where, server, key_file, pinned, tmp_path, settings
 ):
     settings.ANALYSIS_ALLOW_LOCAL_SOURCES = True
     log = tmp_path / "auth.log"
     write(log, "line 1", "line 2", mode="w")
     if where == "ssh":
-        source = ssh_source(server, key_file, known_hosts, log_path=str(log))
+        source = ssh_source(server, key_file, log_path=str(log))
     else:
         source = LogSource(method="local", log_path=str(log))
 
@@ -318,13 +324,13 @@ def test_a_file_is_read_from_where_the_last_run_stopped(
 @pytest.mark.parametrize("where", ["ssh", "local"])
 @pytest.mark.parametrize("rotation", ["new file", "truncated"])
 def test_a_rotated_file_is_read_from_its_start(
-    where, rotation, server, key_file, known_hosts, tmp_path, settings
+    where, rotation, server, key_file, pinned, tmp_path, settings
 ):
     settings.ANALYSIS_ALLOW_LOCAL_SOURCES = True
     log = tmp_path / "auth.log"
     write(log, *(f"old {i}" for i in range(20)), mode="w")
     if where == "ssh":
-        source = ssh_source(server, key_file, known_hosts, log_path=str(log))
+        source = ssh_source(server, key_file, log_path=str(log))
     else:
         source = LogSource(method="local", log_path=str(log))
     source.cursor = collect(source).cursor
@@ -342,14 +348,14 @@ def test_a_rotated_file_is_read_from_its_start(
 
 @pytest.mark.parametrize("where", ["ssh", "local"])
 def test_more_new_bytes_than_the_cap_skips_to_the_newest(
-    where, server, key_file, known_hosts, tmp_path, settings
+    where, server, key_file, pinned, tmp_path, settings
 ):
     settings.ANALYSIS_ALLOW_LOCAL_SOURCES = True
     settings.ANALYSIS_MAX_BYTES = 2048
     log = tmp_path / "big.log"
     write(log, *(f"entry {i:05d} " + "x" * 50 for i in range(200)), mode="w")
     if where == "ssh":
-        source = ssh_source(server, key_file, known_hosts, log_path=str(log))
+        source = ssh_source(server, key_file, log_path=str(log))
     else:
         source = LogSource(method="local", log_path=str(log))
 
@@ -380,7 +386,7 @@ def test_local_command_output_exit_status_timeout_and_cap(settings):
         line for line in CROWDSEC_SSH_BF.read_text().splitlines() if line.strip()
     ]
     assert failure(LogSource(method="command", log_command="echo oops >&2; exit 3")) == (
-        "the command exited with status 3: oops"
+        "the command exited with status 3"
     )
     settings.ANALYSIS_COMMAND_TIMEOUT_SECONDS = 0.3
     assert "did not finish" in failure(LogSource(method="command", log_command="sleep 5"))

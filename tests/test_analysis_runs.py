@@ -18,11 +18,12 @@ from fakes.ssh import SSHServer, generate_key
 
 from alerts.choices import AlertKind
 from alerts.delivery import dispatch_due
+from alerts.markup import defuse
 from alerts.models import Alert
 from alerts.outbox import queue_alert
 from alerts.transports import DESCRIPTION_LIMIT, discord_embed, truncate_markdown
-from analysis import log_config
-from analysis.alerts import defuse
+from analysis import host_keys, log_config
+from analysis.choices import TrustOrigin
 from analysis.models import AnalysisRun, Finding, LogSource
 from analysis.runner import run_source
 from analysis.tasks import cleanup, queue_due
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def analysis_settings(settings, tmp_path):
+def analysis_settings(settings):
     settings.LLM_API_URL = ""
     settings.LLM_API_KEY = "test-key"
     settings.LLM_API_STYLE = "openai"
@@ -52,7 +53,7 @@ def analysis_settings(settings, tmp_path):
     settings.ANALYSIS_REALERT_HOURS = 24
     settings.ANALYSIS_FAILURE_ALERT_AFTER = 3
     settings.ANALYSIS_MAX_ALERTS_PER_RUN = 10
-    settings.ANALYSIS_SSH_KNOWN_HOSTS = tmp_path / "known_hosts"
+    settings.ANALYSIS_SSH_KEY_DIRS = [Path("/root/.ssh")]  # the product spec's key mount
     settings.ANALYSIS_SSH_CONNECT_TIMEOUT_SECONDS = 2.0
     settings.ANALYSIS_COMMAND_TIMEOUT_SECONDS = 5.0
 
@@ -98,36 +99,42 @@ SPEC_CONFIG = {
     "analysis_frequency": 1800,
     "analysis_prompt": "Analyze these firewall logs.",
 }
+# The spec's block as stored and read back: the key by its name
+STORED_SPEC = {**SPEC_CONFIG, "ssh_key": "id_rsa"}
+del STORED_SPEC["ssh_key_path"]
 
 
-def test_the_host_api_reads_and_writes_the_block_through_the_log_source(api):
-    created = api.post(
+def test_the_host_api_reads_and_writes_the_block_through_the_log_source(admin_api):
+    created = admin_api.post(
         "/api/v1/hosts",
         {"host_id": "fw01", "name": "FW", "log_analysis_config": SPEC_CONFIG},
         format="json",
     )
     assert created.status_code == 201, created.content
-    assert created.json()["log_analysis_config"] == SPEC_CONFIG
+    assert created.json()["log_analysis_config"] == STORED_SPEC
     source = LogSource.objects.get(host__host_id="fw01")
     assert (source.ssh_host, source.ssh_port, source.analysis_frequency) == (
         "192.168.1.1",
         22,
         1800,
     )
-    assert api.get("/api/v1/hosts/fw01").json()["log_analysis_config"] == SPEC_CONFIG
-    assert api.get("/api/v1/hosts").json()["results"][0]["log_analysis_config"] == SPEC_CONFIG
+    assert source.ssh_key == "id_rsa"
+    assert admin_api.get("/api/v1/hosts/fw01").json()["log_analysis_config"] == STORED_SPEC
+    assert admin_api.get("/api/v1/hosts").json()["results"][0]["log_analysis_config"] == STORED_SPEC
 
-    changed = {**SPEC_CONFIG, "ssh_port": 2222, "ssh_trust_on_first_use": True, "model": "gpt-x"}
-    response = api.patch("/api/v1/hosts/fw01", {"log_analysis_config": changed}, format="json")
+    changed = {**STORED_SPEC, "ssh_port": 2222, "ssh_trust_on_first_use": True, "model": "gpt-x"}
+    response = admin_api.patch(
+        "/api/v1/hosts/fw01", {"log_analysis_config": changed}, format="json"
+    )
     assert response.status_code == 200 and response.json()["log_analysis_config"] == changed
     assert (
-        api.patch("/api/v1/hosts/fw01", {"name": "Renamed"}, format="json").json()[
+        admin_api.patch("/api/v1/hosts/fw01", {"name": "Renamed"}, format="json").json()[
             "log_analysis_config"
         ]
         == changed
     )  # left out: unchanged
 
-    response = api.patch("/api/v1/hosts/fw01", {"log_analysis_config": {}}, format="json")
+    response = admin_api.patch("/api/v1/hosts/fw01", {"log_analysis_config": {}}, format="json")
     assert response.json()["log_analysis_config"] == {}
     assert not LogSource.objects.exists()
 
@@ -145,10 +152,10 @@ def test_the_host_api_reads_and_writes_the_block_through_the_log_source(api):
         ("ssh", "Expected an object."),
     ],
 )
-def test_invalid_blocks_are_refused_and_change_nothing(api, make_host, config, message):
+def test_invalid_blocks_are_refused_and_change_nothing(admin_api, make_host, config, message):
     make_host("fw01")
 
-    response = api.patch("/api/v1/hosts/fw01", {"log_analysis_config": config}, format="json")
+    response = admin_api.patch("/api/v1/hosts/fw01", {"log_analysis_config": config}, format="json")
 
     assert response.status_code == 400
     assert message in json.dumps(response.json(), ensure_ascii=False)
@@ -167,7 +174,7 @@ def test_changing_what_is_read_starts_the_cursor_afresh(source, log_file):
 
 def test_yaml_export_and_import_carry_the_block(make_host):
     host, _ = make_host("fw01")
-    config = {**SPEC_CONFIG, "ssh_port": 2222, "ssh_key_passphrase_env": "FW_KEY_PASSPHRASE"}
+    config = {**STORED_SPEC, "ssh_port": 2222, "ssh_key_passphrase_env": "FW_KEY_PASSPHRASE"}
     log_config.to_source(host, config)
 
     exported = export_hosts(Host.objects.all())
@@ -336,7 +343,11 @@ def test_an_unexpected_error_is_recorded_not_raised(source, monkeypatch):
     outcome = run_source(source.pk)
 
     assert outcome.run.status == "failed" and outcome.run.error_stage == "internal"
-    assert "RuntimeError('boom')" in AnalysisRun.objects.get().error
+    run = AnalysisRun.objects.get()
+    assert (run.error, run.error_kind) == (
+        "internal error (RuntimeError); the server log has the details",
+        "internal",
+    )
     assert LogSource.objects.get().running_until is None
 
 
@@ -360,12 +371,12 @@ def test_a_dry_run_stores_and_sends_nothing(source, log_file):
 
 def test_a_run_over_ssh_with_a_real_server(make_host, tmp_path, settings):
     client_key = generate_key()
-    key_path = tmp_path / "id_ed25519"
-    key_path.write_bytes(client_key.export_private_key())
+    settings.ANALYSIS_SSH_KEY_DIRS = [tmp_path]
+    (tmp_path / "id_ed25519").write_bytes(client_key.export_private_key())
     log = tmp_path / "syslog"
     log.write_text((FIXTURES / "ssh.log").read_text())
     with SSHServer(authorized_keys=[client_key.export_public_key()]) as server:
-        settings.ANALYSIS_SSH_KNOWN_HOSTS.write_text(server.known_hosts_line())
+        host_keys.pin("127.0.0.1", server.port, server.host_key, TrustOrigin.ADMIN, "tests")
         host, _ = make_host("gw")
         source = log_config.to_source(
             host,
@@ -374,7 +385,7 @@ def test_a_run_over_ssh_with_a_real_server(make_host, tmp_path, settings):
                 "ssh_host": "127.0.0.1",
                 "ssh_port": server.port,
                 "ssh_user": "netmon",
-                "ssh_key_path": str(key_path),
+                "ssh_key": "id_ed25519",
                 "log_command": f"tail -n 1000 {log}",
             },
         )

@@ -15,6 +15,17 @@ CONFIG_SCHEMA = {
     },
 }
 CONFIG_SCHEMA["properties"]["method"]["enum"] = list(log_config.METHODS)
+CONFIG_SCHEMA["properties"]["ssh_key"]["description"] = (
+    "Name of a private key file in a key directory (ANALYSIS_SSH_KEY_DIRS), not a path."
+)
+CONFIG_SCHEMA["properties"][log_config.KEY_PATH] = {
+    "type": "string",
+    "writeOnly": True,
+    "deprecated": True,
+    "maxLength": log_config.KEY_PATH_MAX_LENGTH,
+    "description": "The product spec's key path: accepted when it names a file directly "
+    "inside a key directory (ANALYSIS_SSH_KEY_DIRS), stored and read back as ssh_key.",
+}
 
 
 @extend_schema_field(CONFIG_SCHEMA)
@@ -42,10 +53,9 @@ class LogAnalysisConfigField(serializers.JSONField):
     def to_internal_value(self, data):
         data = super().to_internal_value(data) or {}
         try:
-            log_config.validate_log_analysis_config(data)
+            return log_config.clean_log_analysis_config(data)
         except DjangoValidationError as error:
             raise serializers.ValidationError(error.messages) from None
-        return data
 
 
 class FindingBriefSerializer(serializers.ModelSerializer):
@@ -56,6 +66,12 @@ class FindingBriefSerializer(serializers.ModelSerializer):
 
 class AnalysisRunSerializer(serializers.ModelSerializer):
     host_id = serializers.CharField(source="host.host_id")
+    error = serializers.CharField(
+        source="shown_error",
+        read_only=True,
+        help_text="why the run failed, in netmon's words (never quoting files, command output "
+        "or provider answers)",
+    )
     duration_seconds = serializers.FloatField(allow_null=True)
     cost = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
 
@@ -71,6 +87,7 @@ class AnalysisRunSerializer(serializers.ModelSerializer):
             "duration_seconds",
             "error",
             "error_stage",
+            "error_kind",
             "target",
             "bytes_read",
             "lines_read",

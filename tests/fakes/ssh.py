@@ -1,10 +1,12 @@
 """A real SSH server on 127.0.0.1 for tests (asyncssh, in a thread with its own loop).
 
     with SSHServer(authorized_keys=[client_key.export_public_key()]) as server:
-        server.port, server.host_key, server.known_hosts_line()
+        server.port, server.host_key, server.replace_host_key(other_key)
 
 Commands run on this machine with ``/bin/sh -c``, as sshd would run them; their output,
 errors and exit status go back to the client. Only public key authentication is offered.
+``auth_attempts`` and ``commands`` record what clients did: a client that refused the host
+key never gets as far as authenticating.
 """
 
 from __future__ import annotations
@@ -32,15 +34,22 @@ class SSHServer:
         self.host_key = host_key or generate_key()
         self.authorized_keys = authorized_keys or []
         self.commands: list[str] = []
+        self.auth_attempts: list[str] = []  # user names, one per authentication begun
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncssh.SSHAcceptor | None = None
         self._processes: set[asyncio.subprocess.Process] = set()
 
-    def known_hosts_line(self, key: asyncssh.SSHKey | None = None) -> str:
-        algorithm, data = (key or self.host_key).export_public_key().decode().split()[:2]
-        return f"[127.0.0.1]:{self.port} {algorithm} {data}\n"
+    def replace_host_key(self, key: asyncssh.SSHKey) -> None:
+        """Present ``key`` from the next connection on (a reinstalled host, or a machine in
+        the middle), on the same address and port."""
+        self.host_key = key
+
+        async def update() -> None:
+            self._server.update(server_host_keys=[key])
+
+        asyncio.run_coroutine_threadsafe(update(), self._loop).result(10)
 
     def start(self) -> SSHServer:
         self._thread.start()
@@ -52,8 +61,15 @@ class SSHServer:
         authorized = asyncssh.import_authorized_keys(
             "".join(key.decode() if isinstance(key, bytes) else key for key in self.authorized_keys)
         )
+        recorder = self
+
+        class Recording(asyncssh.SSHServer):
+            def begin_auth(self, username: str) -> bool:
+                recorder.auth_attempts.append(username)
+                return True
+
         self._server = await asyncssh.create_server(
-            asyncssh.SSHServer,
+            Recording,
             "127.0.0.1",
             0,
             server_host_keys=[self.host_key],

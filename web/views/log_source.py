@@ -11,15 +11,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_q.tasks import async_task
 
+from accounts.models import MANAGE_LOG_SOURCES
 from analysis.choices import Method, Trigger
 from analysis.collection import collect
+from analysis.host_keys import endpoint_host
 from analysis.log_config import DEFAULTS, config_of
-from analysis.models import AnalysisRun, LogSource
+from analysis.models import AnalysisRun, LogSource, SSHHostKey
 from analysis.runner import lease_seconds
 from analysis.ssh import CollectionError
 from hosts.api.serializers import HostSerializer
 from hosts.models import Host
-from web.access import staff_only
+from web.access import requires
 from web.config_manager import error_messages, log_source_block, log_source_fields
 
 RECENT_RUNS = 5
@@ -36,11 +38,22 @@ def _source_or_complain(request, host: Host) -> LogSource | None:
     return source
 
 
+def _pinned_host_keys(source: LogSource | None) -> list[SSHHostKey]:
+    """The host keys netmon trusts for the source's SSH server, to be checked there."""
+    if source is None or source.method != Method.SSH or not source.ssh_host:
+        return []
+    return list(
+        SSHHostKey.objects.filter(ssh_host=endpoint_host(source.ssh_host), port=source.ssh_port)
+    )
+
+
 def _render(request, host: Host, values: dict, problems: list[str], status: int = 200):
     fields, advanced, other = log_source_fields(values, problems)
+    source = _source(host)
     context = {
         "host": host,
-        "source": _source(host),
+        "source": source,
+        "host_keys": _pinned_host_keys(source),
         "fields": fields,
         "advanced": advanced,
         "problems": other,
@@ -54,13 +67,15 @@ def _render(request, host: Host, values: dict, problems: list[str], status: int 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@staff_only
+@requires(MANAGE_LOG_SOURCES)
 def log_source(request, host_id: str):
     host = get_object_or_404(Host, host_id=host_id)
     if request.method == "GET":
         return _render(request, host, {**DEFAULTS, **config_of(host)}, [])
     block = {} if "remove" in request.POST else log_source_block(request.POST)
-    serializer = HostSerializer(host, data={"log_analysis_config": block}, partial=True)
+    serializer = HostSerializer(
+        host, data={"log_analysis_config": block}, partial=True, context={"request": request}
+    )
     if not serializer.is_valid():
         problems = error_messages(serializer.errors).get("log_analysis_config", [])
         # The API joins the problems of a block with "; ": one message per problem here.
@@ -74,7 +89,7 @@ def log_source(request, host_id: str):
 
 @never_cache
 @require_POST
-@staff_only
+@requires(MANAGE_LOG_SOURCES)
 def test_connection(request, host_id: str):
     """Read the source once, as a run would, and store nothing."""
     host = get_object_or_404(Host, host_id=host_id)
@@ -97,7 +112,7 @@ def test_connection(request, host_id: str):
 
 @never_cache
 @require_POST
-@staff_only
+@requires(MANAGE_LOG_SOURCES)
 def run_now(request, host_id: str):
     host = get_object_or_404(Host, host_id=host_id)
     source = _source_or_complain(request, host)
@@ -119,7 +134,7 @@ def run_now(request, host_id: str):
 
 @never_cache
 @require_http_methods(["GET"])
-@staff_only
+@requires(MANAGE_LOG_SOURCES)
 def choose_host(request):
     """The "set up log analysis for …" form: on to that host's page."""
     host = get_object_or_404(Host, host_id=request.GET.get("host", ""))
