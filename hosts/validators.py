@@ -1,11 +1,13 @@
 """Field rules shared by the model, the API, the admin and the YAML import."""
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 
-HOST_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Used with fullmatch: "^…$" also matched before a trailing newline and let "nl1\n" in.
+HOST_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 RESERVED_HOST_IDS = {"generate-token", "config"}
 
 MIN_FREQUENCY = 10
@@ -13,10 +15,11 @@ MAX_FREQUENCY = 31 * 86400
 MAX_GRACE = 7 * 86400
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
+MAX_TIMEZONE_LENGTH = 64  # the model field's max_length; the longest IANA name has 32
 
 
 def validate_host_id(value: str) -> None:
-    if not HOST_ID_PATTERN.match(value or ""):
+    if not isinstance(value, str) or not HOST_ID_PATTERN.fullmatch(value):
         raise ValidationError(
             "Use 1–64 lowercase letters, digits, hyphens or underscores, "
             "starting with a letter or digit.",
@@ -26,10 +29,29 @@ def validate_host_id(value: str) -> None:
         raise ValidationError(f"'{value}' is reserved.", code="reserved")
 
 
+# What the OpenAPI schema says about fields with these validators (netmon.api.AutoSchema).
+validate_host_id.openapi_schema = {
+    "pattern": f"^{HOST_ID_PATTERN.pattern}$",
+    "not": {"enum": sorted(RESERVED_HOST_IDS)},
+}
+
+
+@cache
+def known_timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(
-            f"'{value}' is not an IANA time zone (e.g. Europe/Berlin).", code="invalid"
-        ) from None
+    """A name from the time zone database.
+
+    Looked up in the list of known zones rather than by opening ``ZoneInfo(value)``: that
+    turns the value into a file path and fails with OSError on a long name or a directory
+    ("Europe"), which was a 500. A long value is not repeated in the message.
+    """
+    if isinstance(value, str) and value in known_timezones():
+        return
+    shown = f"'{value}'" if isinstance(value, str) and len(value) <= MAX_TIMEZONE_LENGTH else "This"
+    raise ValidationError(f"{shown} is not an IANA time zone (e.g. Europe/Berlin).", code="invalid")
+
+
+validate_timezone.openapi_schema = {"enum": sorted(known_timezones())}

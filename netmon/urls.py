@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from netmon.health import HealthView
 from netmon.metrics import metrics_view
 
+handler404 = "netmon.api.not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("heartbeats.urls")),

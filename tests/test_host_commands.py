@@ -267,7 +267,7 @@ def test_import_of_the_example_file_creates_its_hosts():
         "method",
         "ssh_host",
         "ssh_user",
-        "ssh_key_path",
+        "ssh_key",
         "log_command",
         "analysis_frequency",
         "analysis_prompt",
@@ -396,7 +396,7 @@ def test_an_invalid_file_reports_every_error_with_its_location_and_changes_nothi
         "hosts[7] (web08).grace_seconds: Expected a whole number, got true.",
         'hosts[7] (web08).paused: Expected true or false, got "yes".',
         "hosts[8] (web09).log_analysis_config: 'ssh_host' is required for method ssh",
-        "hosts[9] (web10).tags: Tags must be a list of strings.",
+        'hosts[9] (web10).tags: Expected a list of items but got type "str".',
         "hosts[10]: Expected a mapping of host settings.",
     ]
     assert f"{path}: {len(expected)} error(s), nothing was changed:" in message

@@ -140,7 +140,7 @@ LOG_SOURCE_FORM = [
     ("ssh_host", "SSH host", "text", "name or address (method SSH)"),
     ("ssh_port", "SSH port", "number", ""),
     ("ssh_user", "SSH user", "text", ""),
-    ("ssh_key_path", "SSH private key file", "text", "a path on this server"),
+    ("ssh_key", "SSH key", "text", "file name in ANALYSIS_SSH_KEY_DIRS (default data/ssh)"),
     ("log_path", "Log file", "text", "absolute path, read incrementally (instead of a command)"),
     ("log_command", "Command", "text", "e.g. tail -n 1000 /var/log/syslog"),
     ("analysis_frequency", "Analyse every (seconds)", "number", "60 s … 7 days"),
@@ -149,7 +149,6 @@ LOG_SOURCE_FORM = [
 ]
 LOG_SOURCE_ADVANCED = [
     ("ssh_key_passphrase_env", "Environment variable with the key's passphrase", "text", ""),
-    ("ssh_known_hosts_path", "known_hosts file", "text", "empty: ANALYSIS_SSH_KNOWN_HOSTS"),
     ("ssh_trust_on_first_use", "Trust the host key on first use", "checkbox", ""),
 ]
 

@@ -1,9 +1,14 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -33,7 +38,7 @@ class HostViewSet(viewsets.ModelViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=[*HostStatus.values, LATE]),
-            OpenApiParameter("schedule_type", str),
+            OpenApiParameter("schedule_type", str, enum=ScheduleType.values),
             OpenApiParameter("search", str, description="part of the name or host_id"),
             OpenApiParameter("tag", str),
         ]
@@ -117,7 +122,7 @@ class HostViewSet(viewsets.ModelViewSet):
         host = self.get_object()
         now = timezone.now()
         until = parse_time_param(request.query_params, "until") or now
-        since = parse_time_param(request.query_params, "since") or until - timedelta(days=30)
+        since = parse_time_param(request.query_params, "since") or _days_before(until, 30)
         if since >= until:
             raise serializers.ValidationError({"since": "Must be before until."})
         changes = host.status_changes.filter(at__gte=since, at__lt=until).order_by("-at", "-id")
@@ -140,7 +145,7 @@ class HostViewSet(viewsets.ModelViewSet):
     @extend_schema(
         summary="Generate a token, or rotate a host's token",
         request=GenerateTokenSerializer,
-        responses=TokenSerializer,
+        responses={200: TokenSerializer, 404: OpenApiResponse(description="No such host_id.")},
     )
     @action(detail=False, methods=["post"], url_path="generate-token")
     def generate_token(self, request):
@@ -157,6 +162,12 @@ class HostViewSet(viewsets.ModelViewSet):
         return Response(
             {"host_id": host.host_id, "token": token, "token_prefix": host.token_prefix}
         )
+
+
+def _days_before(moment: datetime, days: int) -> datetime:
+    """``days`` before ``moment``, or the earliest representable time (until may be in year 1)."""
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return moment - timedelta(days=days) if moment - earliest > timedelta(days=days) else earliest
 
 
 def _as_dict(data) -> dict:

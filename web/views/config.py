@@ -18,12 +18,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import OPERATE_MONITORING
 from hosts.api.serializers import CONFIG_FIELDS, HostConfigSerializer, HostSerializer
 from hosts.choices import ScheduleType
 from hosts.config_io import ConfigError, apply_import, export_hosts, plan_import
 from hosts.models import Host
 from hosts.setup_instructions import client_setup_text
-from web.access import safe_next, staff_only, wants_json
+from web.access import import_refusal, requires, safe_next, wants_json
 from web.config_manager import (
     ADD_FIELDS,
     ConfigRow,
@@ -94,14 +95,14 @@ def render_token(request, host: Host, token: str, created: bool):
 
 @never_cache
 @require_GET
-@staff_only
+@requires(OPERATE_MONITORING)
 def config_page(request):
     return render_config(request)
 
 
 @never_cache
 @require_POST
-@staff_only
+@requires(OPERATE_MONITORING)
 def save_host(request, host_id: str):
     host = get_object_or_404(Host, host_id=host_id)
     data = submitted(request.POST, CONFIG_FIELDS)
@@ -123,7 +124,7 @@ def save_host(request, host_id: str):
 
 @never_cache
 @require_POST
-@staff_only
+@requires(OPERATE_MONITORING)
 def add_host(request):
     data = submitted(request.POST, ADD_FIELDS)
     serializer = HostSerializer(data=data)
@@ -135,7 +136,7 @@ def add_host(request):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@staff_only
+@requires(OPERATE_MONITORING)
 def delete_host(request, host_id: str):
     host = get_object_or_404(Host, host_id=host_id)
     if request.method == "POST":
@@ -151,7 +152,7 @@ def delete_host(request, host_id: str):
 
 @never_cache
 @require_POST
-@staff_only
+@requires(OPERATE_MONITORING)
 def rotate_token(request, host_id: str):
     with transaction.atomic():
         host = get_object_or_404(Host.objects.select_for_update(), host_id=host_id)
@@ -162,7 +163,7 @@ def rotate_token(request, host_id: str):
 
 @never_cache
 @require_POST
-@staff_only
+@requires(OPERATE_MONITORING)
 def import_preview(request):
     text, problem = read_import(request.POST, request.FILES)
     prune = request.POST.get("prune") == "on"
@@ -173,22 +174,30 @@ def import_preview(request):
         except ConfigError as error:
             context["errors"] = error.errors
         else:
+            if refusal := import_refusal(request.viewer, plan):
+                return render(
+                    request, "web/import.html", {**context, "errors": [refusal]}, status=403
+                )
             context.update(plan=plan, digest=plan_digest(plan))
     return render(request, "web/import.html", context, status=400 if context["errors"] else 200)
 
 
 @never_cache
 @require_POST
-@staff_only
+@requires(OPERATE_MONITORING)
 def import_apply(request):
-    text = request.POST.get("yaml", "")
+    text, problem = read_import(request.POST, {})  # the same limits as the preview
     prune = request.POST.get("prune") == "on"
-    context = {"yaml": text, "prune": prune, "errors": []}
+    context = {"yaml": text, "prune": prune, "errors": [problem] if problem else []}
+    if problem:
+        return render(request, "web/import.html", context, status=400)
     try:
         plan = plan_import(text, prune=prune)
     except ConfigError as error:
         context["errors"] = error.errors
         return render(request, "web/import.html", context, status=400)
+    if refusal := import_refusal(request.viewer, plan):
+        return render(request, "web/import.html", {**context, "errors": [refusal]}, status=403)
     digest = plan_digest(plan)
     context.update(plan=plan, digest=digest)
     if digest != request.POST.get("digest"):
@@ -201,7 +210,7 @@ def import_apply(request):
 
 @never_cache
 @require_GET
-@staff_only
+@requires(OPERATE_MONITORING)
 def export(request):
     response = HttpResponse(
         export_hosts(Host.objects.order_by("host_id")), content_type="application/yaml"
