@@ -7,6 +7,35 @@ from django.utils import timezone
 from netmon.tokens import hash_token, token_matches
 
 KEY_PREFIX = "nmk_"
+# Hashed when no key matches, so that a wrong key costs what a right one does.
+_NO_KEY_HASH = hash_token("no such key")
+
+# What a user or a key may do. Users get these as Django permissions (``accounts.<name>``),
+# mostly through the groups Viewer, Operator and Administrator; superusers have them all.
+VIEW_MONITORING = "view_monitoring"
+OPERATE_MONITORING = "operate_monitoring"
+MANAGE_LOG_SOURCES = "manage_log_sources"
+
+
+class Capability(models.Model):  # noqa: DJ008 (never instantiated: no __str__ needed)
+    """No table: the holder of netmon's own permissions, checked by ``accounts.permissions``.
+
+    Django attaches permissions to a model; these belong to no model of their own, and
+    keeping them here shows them as "Accounts | capability | …" in the admin's group and
+    user forms. Each is a superset of the one before it, as the groups give them.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            (VIEW_MONITORING, "Can read the dashboard with its details and the management API"),
+            (OPERATE_MONITORING, "Can manage hosts and acknowledge alerts and findings"),
+            (
+                MANAGE_LOG_SOURCES,
+                "Can set up log analysis, which makes the server connect over SSH and run commands",
+            ),
+        ]
 
 
 class ApiKey(models.Model):
@@ -18,7 +47,8 @@ class ApiKey(models.Model):
 
     class Access(models.TextChoices):
         READ = "read", "Read-only"
-        WRITE = "write", "Read-write"
+        WRITE = "write", "Read-write (hosts, acknowledging)"
+        ADMIN = "admin", "Admin (also log analysis: SSH and commands)"
 
     name = models.CharField(max_length=100)
     key_id = models.CharField(max_length=16, unique=True, editable=False)
@@ -37,9 +67,10 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({KEY_PREFIX}{self.key_id}…)"
 
-    @property
-    def can_write(self) -> bool:
-        return self.access == self.Access.WRITE
+    def allows(self, capability: str) -> bool:
+        """A read key reads, a write key also manages hosts, only an admin key sets up what
+        makes the server open SSH connections and run commands."""
+        return capability in CAPABILITIES_OF_ACCESS[self.access]
 
     def issue(self) -> str:
         """Give the key new random values; returns the plain key, to be shown once."""
@@ -54,9 +85,9 @@ class ApiKey(models.Model):
             return None
         key_id = key[len(KEY_PREFIX) :].split(".", 1)[0]
         api_key = cls.objects.filter(key_id=key_id).first()
-        if api_key is None or not token_matches(key, api_key.key_hash):
-            return None
-        return api_key
+        # Hashed either way: the time taken does not tell whether the key id exists.
+        matches = token_matches(key, _NO_KEY_HASH if api_key is None else api_key.key_hash)
+        return api_key if api_key is not None and matches else None
 
     def touch(self) -> None:
         """Record use, at most once a minute so that reads do not turn into writes."""
@@ -64,3 +95,10 @@ class ApiKey(models.Model):
         if self.last_used_at is None or (now - self.last_used_at).total_seconds() > 60:
             ApiKey.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+
+
+CAPABILITIES_OF_ACCESS = {
+    ApiKey.Access.READ: {VIEW_MONITORING},
+    ApiKey.Access.WRITE: {VIEW_MONITORING, OPERATE_MONITORING},
+    ApiKey.Access.ADMIN: {VIEW_MONITORING, OPERATE_MONITORING, MANAGE_LOG_SOURCES},
+}

@@ -58,12 +58,12 @@ class ChannelAdmin(admin.ModelAdmin):
             obj.broken_at, obj.broken_reason = None, ""  # give the new settings a chance
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Mark as repaired (retry its pending alerts)")
+    @admin.action(description="Mark as repaired (retry its pending alerts)", permissions=["change"])
     def mark_repaired(self, request, queryset):
         count = queryset.update(broken_at=None, broken_reason="", send_after=None)
         self.message_user(request, f"{count} channel(s) will be retried.")
 
-    @admin.action(description="Send a test alert to all channels")
+    @admin.action(description="Send a test alert to all channels", permissions=["change"])
     def send_test_alert(self, request, queryset):
         with transaction.atomic():
             queue_alert(
@@ -111,7 +111,7 @@ class AlertAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Acknowledge the selected alerts")
+    @admin.action(description="Acknowledge the selected alerts", permissions=["change"])
     def acknowledge(self, request, queryset):
         for alert in queryset:
             alert.acknowledge(by=request.user.get_username())

@@ -32,7 +32,10 @@ _WANTED = {
 }
 # In the model's field order, as Model.from_db expects the values.
 HOST_FIELDS = [f.attname for f in Host._meta.concrete_fields if f.attname in _WANTED]
-_NO_HOST_HASH = hash_token("no such host")
+# Stands in for the row of a host that does not exist: an unknown host id is answered
+# after the same work as a wrong token (object built, token hashed and compared).
+_NO_HOST = Host(id=0, token_hash=hash_token("no such host"))
+_NO_HOST_ROW = tuple(getattr(_NO_HOST, name) for name in HOST_FIELDS)
 _HOSTS = Host._meta.db_table
 _SELECT_HOST = f"SELECT {', '.join(HOST_FIELDS)} FROM {_HOSTS} WHERE host_id = %s"
 _INSERT_HEARTBEAT = (
@@ -46,15 +49,19 @@ _UPDATE_UP_HOST = (
 
 
 def authenticate(host_id: str, token: str) -> Host | None:
-    """The host if ``token`` is its token; None for a wrong token or an unknown host alike."""
+    """The host if ``token`` is its token; None for a wrong token or an unknown host alike.
+
+    Both refusals take the same steps, so that timing them does not tell which host ids
+    exist: one SELECT, a Host built from a row (the stand-in when there is none), and a
+    constant-time comparison of the token's hash; no branch returns early.
+    """
     with connection.cursor() as cursor:
         cursor.execute(_SELECT_HOST, [host_id])
         row = cursor.fetchone()
-    if row is None:
-        token_matches(token, _NO_HOST_HASH)  # same work as for a known host
-        return None
-    host = Host.from_db(connection.alias, HOST_FIELDS, row)
-    return host if token_matches(token, host.token_hash) else None
+    found = row is not None
+    host = Host.from_db(connection.alias, HOST_FIELDS, row if found else _NO_HOST_ROW)
+    matches = token_matches(token, host.token_hash)
+    return host if found and matches else None
 
 
 def record_heartbeat(

@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import throttle
 from heartbeats.recording import authenticate, record_heartbeat
 
 CLIENT_SCRIPT = settings.BASE_DIR / "scripts" / "client-heartbeat.sh"
@@ -16,24 +17,45 @@ def _error(status: int, message: str) -> JsonResponse:
     return response
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    if settings.NETMON_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+def _throttled(wait: int) -> JsonResponse:
+    response = _error(429, f"Too many failed authentications from this address; retry in {wait} s.")
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def _read_body(request: HttpRequest) -> bytes | None:
-    """The body, or None when it is larger than allowed."""
+    """The body, or None when it is larger than allowed (or its end cannot be found).
+
+    With a Content-Length, Django's stream gives at most that much. Without one (a chunked
+    body) Django's stream is empty, which stored such heartbeats empty and skipped the
+    limit; the body is read from the server's input instead, when the server ends that
+    input where the body ends (``wsgi.input_terminated``: gunicorn does, decoding the
+    chunks). A server that does not cannot be read past the headers safely: a chunked body
+    sent to it is refused.
+    """
     limit = settings.HEARTBEAT_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return None
-    body = request.read(limit + 1)
+    meta = request.META
+    if meta.get("CONTENT_LENGTH"):
+        try:
+            declared = int(meta["CONTENT_LENGTH"])
+        except ValueError:
+            declared = 0
+        return None if declared > limit else _read_at_most(request, limit)
+    if meta.get("wsgi.input_terminated"):
+        return _read_at_most(meta["wsgi.input"], limit)
+    return None if "HTTP_TRANSFER_ENCODING" in meta else b""
+
+
+def _read_at_most(stream, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of ``stream``, or None if there are more; reads at most one more.
+
+    A read may return less than asked for before the end, hence the loop."""
+    body = b""
+    while len(body) <= limit:
+        chunk = stream.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     return None if len(body) > limit else body
 
 
@@ -44,17 +66,22 @@ def receive(request: HttpRequest, host_id: str) -> JsonResponse:
     if body is None:
         limit = settings.HEARTBEAT_MAX_BODY_BYTES
         return _error(413, f"Heartbeat body is limited to {limit} bytes.")
+    address = throttle.client_address(request)
+    wait = throttle.retry_after(address)  # the only cost of throttling to a good heartbeat
+    if wait is not None:
+        return _throttled(wait)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     host = None
     if scheme.lower() == "bearer" and token.strip():
         host = authenticate(host_id, token.strip())
     if host is None:
+        throttle.record_failure(address)  # the same for an unknown host and a wrong token
         return _error(401, "Unknown host or wrong token.")
     now = timezone.now()
     host = record_heartbeat(
         host,
         now,
-        source_ip=_client_ip(request),
+        source_ip=address,
         user_agent=request.headers.get("User-Agent", "")[:200],
         body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
     )

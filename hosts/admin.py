@@ -73,21 +73,21 @@ class HostAdmin(admin.ModelAdmin):
             )
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Pause monitoring of the selected hosts")
+    @admin.action(description="Pause monitoring of the selected hosts", permissions=["change"])
     def pause_hosts(self, request, queryset):
         with transaction.atomic():
             for host in queryset.select_for_update():
                 host.pause(f"paused in the admin by {request.user}")
         self.message_user(request, f"Paused {queryset.count()} host(s).")
 
-    @admin.action(description="Resume monitoring of the selected hosts")
+    @admin.action(description="Resume monitoring of the selected hosts", permissions=["change"])
     def resume_hosts(self, request, queryset):
         with transaction.atomic():
             for host in queryset.select_for_update():
                 host.resume(f"resumed in the admin by {request.user}")
         self.message_user(request, f"Resumed {queryset.count()} host(s).")
 
-    @admin.action(description="Rotate the token of the selected hosts")
+    @admin.action(description="Rotate the token of the selected hosts", permissions=["change"])
     def rotate_tokens(self, request, queryset):
         with transaction.atomic():
             for host in queryset.select_for_update():

@@ -10,9 +10,10 @@ shares, so any web process — on any machine — answers the same. Counters tha
 survive pruning come from monotonic values (the heartbeat table's autoincrement id);
 the monitor loops publish their cycle figures through the cache (``monitor_stats``).
 
-Access: an API key (``Authorization: Bearer nmk_…``, read or write), or a client
-address inside ``METRICS_ALLOWED_IPS``. A wrong key gets 401; no key gets 403 from an
-address outside a configured allow-list, 401 when there is none.
+Access: an API key (``Authorization: Bearer nmk_…``, any access level), or a client
+address inside ``METRICS_ALLOWED_IPS``. A wrong key gets 401 (429 once its address failed
+too often, accounts/throttle.py); no key gets 403 from an address outside a configured
+allow-list, 401 when there is none.
 """
 
 import importlib
@@ -39,7 +40,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from accounts.models import ApiKey
+from accounts.authentication import TooManyFailures, authenticate_api_key
+from accounts.throttle import client_address
 from alerts.choices import AlertKind, AlertState, DeliveryState
 from alerts.models import Alert, Channel, Delivery
 from heartbeats.models import Heartbeat
@@ -465,15 +467,6 @@ REGISTRY.register(NetmonCollector())
 # Access ------------------------------------------------------------------------------------
 
 
-def client_address(request: HttpRequest) -> str:
-    """As the heartbeat endpoint sees it: the last X-Forwarded-For hop behind a proxy."""
-    if settings.NETMON_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded.strip():
-            return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def address_allowed(address: str, networks: Iterable[str]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -497,13 +490,15 @@ def access_refused(request: HttpRequest) -> JsonResponse | None:
     """None when the request may read the metrics, else the 401/403 answer."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and key.strip():
-        api_key = ApiKey.find(key.strip())
-        if api_key is None:
-            return _refused(401, "Invalid API key.")
-        api_key.touch()
-        return None
+        try:
+            api_key = authenticate_api_key(request, key.strip())
+        except TooManyFailures as refusal:
+            response = _refused(429, f"{refusal} Retry in {refusal.wait} s.")
+            response["Retry-After"] = str(refusal.wait)
+            return response
+        return None if api_key is not None else _refused(401, "Invalid API key.")
     networks = settings.METRICS_ALLOWED_IPS
-    if networks and address_allowed(client_address(request), networks):
+    if networks and address_allowed(client_address(request) or "", networks):
         return None
     if networks:
         return _refused(403, "This address may not read the metrics; send an API key.")

@@ -153,9 +153,9 @@ def test_anonymous_and_non_staff_users_are_sent_to_the_login(db):
     assert client.get(HOSTS).status_code == 302
 
 
-def test_staff_without_permissions_cannot_see_hosts(staff_user):
+def test_staff_without_permissions_cannot_see_hosts(make_user):
     client = Client()
-    client.force_login(staff_user)
+    client.force_login(make_user("staff", is_staff=True))
 
     assert client.get("/admin/").status_code == 200
     assert client.get(HOSTS).status_code == 403

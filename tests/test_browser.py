@@ -29,7 +29,7 @@ PASSWORD = "pw-admin-1"
 
 @pytest.fixture
 def staff(transactional_db):
-    return get_user_model().objects.create_user("admin", password=PASSWORD, is_staff=True)
+    return get_user_model().objects.create_superuser("admin", password=PASSWORD)
 
 
 def login(page: Page, username: str = "admin") -> None:

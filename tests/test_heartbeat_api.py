@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -82,6 +83,81 @@ def test_wrong_token_and_unknown_host_look_the_same(client, make_host):
         assert response.json() == {"error": "Unknown host or wrong token."}
     assert not Heartbeat.objects.exists()
     assert Host.objects.get().status == "new"
+
+
+def statements(client, host_id: str, token: str) -> list[str]:
+    """The SQL of one heartbeat, with the host id, the names of savepoints and the failure
+    count (one more each time) taken out."""
+    with CaptureQueriesContext(connection) as queries:
+        beat(client, host_id, token)
+    sql = [query["sql"].replace(host_id, "<host_id>") for query in queries.captured_queries]
+    sql = [re.sub(r'"s\d+_x\d+"', "<savepoint>", statement) for statement in sql]
+    return [re.sub(r"\"value\" = '[^']*'", '"value" = <count>', statement) for statement in sql]
+
+
+def test_unknown_host_and_wrong_token_run_the_same_statements(client, make_host, database_cache):
+    """The same SELECT, and the same failure count in the (database) cache, whether or not
+    the host exists: nothing for a timing attack to tell apart (bench/heartbeat_auth_timing.py
+    measures the rest)."""
+    make_host("web01")
+    with time_machine.travel("2026-03-02 10:00:00Z", tick=False):
+        beat(client, "warmup", "x" * 43)  # the failure counter exists from here on
+        wrong = statements(client, "web01", "x" * 43)
+        unknown = statements(client, "nosuch", "x" * 43)
+    assert wrong == unknown
+    assert any("hosts_host" in sql for sql in wrong)
+    assert any("netmon_auth_failures" in sql for sql in wrong)
+
+
+def test_a_good_heartbeat_pays_one_cache_read_for_the_throttle(client, make_host, database_cache):
+    _, token = make_host("web01")
+    beat(client, "web01", token)
+    with CaptureQueriesContext(connection) as queries:
+        assert beat(client, "web01", token).status_code == 200
+    cache_queries = [
+        query["sql"]
+        for query in queries.captured_queries
+        if "netmon_cache" in query["sql"] or "netmon_auth_failures" in query["sql"]
+    ]
+    assert len(cache_queries) == 1 and cache_queries[0].startswith("SELECT")
+
+
+def test_repeated_failures_from_one_address_get_429_until_the_window_ends(
+    client, make_host, settings
+):
+    settings.AUTH_FAILURE_LIMIT, settings.AUTH_FAILURE_WINDOW_SECONDS = 3, 300
+    _, token = make_host("web01")
+    with time_machine.travel("2026-03-02 10:01:00Z", tick=False) as clock:
+        guesses = [beat(client, host_id, "x" * 43) for host_id in ("web01", "db01", "web01")]
+        assert [response.status_code for response in guesses] == [401, 401, 401]
+
+        refused = beat(client, "web01", token)  # even the right token, from this address
+        other = beat(client, "web01", token, REMOTE_ADDR="192.0.2.7")
+
+        assert refused.status_code == 429
+        assert refused["Retry-After"] == "240"  # the 5-minute window ends at 10:05
+        assert "retry in 240 s" in refused.json()["error"]
+        assert other.status_code == 200
+        assert Heartbeat.objects.count() == 1
+        clock.move_to("2026-03-02 10:05:00Z")
+        assert beat(client, "web01", token).status_code == 200
+
+
+def test_behind_a_proxy_failures_count_per_forwarded_address(client, make_host, settings):
+    settings.AUTH_FAILURE_LIMIT = 2
+    _, token = make_host("web01")
+    settings.NETMON_TRUST_X_FORWARDED_FOR = True
+    attacker = {"HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.66"}
+    for _ in range(2):
+        assert beat(client, "web01", "x" * 43, **attacker).status_code == 401
+    assert beat(client, "web01", token, **attacker).status_code == 429
+    good = beat(client, "web01", token, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert good.status_code == 200  # same proxy (REMOTE_ADDR), another client
+
+    settings.NETMON_TRUST_X_FORWARDED_FOR = False  # then the header means nothing
+    for _ in range(2):
+        beat(client, "web01", "x" * 43, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert beat(client, "web01", token, HTTP_X_FORWARDED_FOR="203.0.113.99").status_code == 429
 
 
 def test_body_limit(client, make_host, settings):

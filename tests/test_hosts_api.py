@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -52,14 +54,15 @@ def test_create_with_own_token(api):
         ({"colour": "blue"}, "colour"),
     ],
 )
-def test_create_rejects_bad_input_naming_the_field(api, change, field):
-    response = api.post("/api/v1/hosts", {**NEW_HOST, **change}, format="json")
+def test_create_rejects_bad_input_naming_the_field(admin_api, change, field):
+    response = admin_api.post("/api/v1/hosts", {**NEW_HOST, **change}, format="json")
     assert response.status_code == 400
     assert field in response.json()
     assert not Host.objects.exists()
 
 
-def test_create_accepts_spec_log_analysis_config(api):
+def test_create_accepts_spec_log_analysis_config(admin_api, settings):
+    settings.ANALYSIS_SSH_KEY_DIRS = [Path("/root/.ssh")]  # the spec's mount of ~/.ssh
     config = {
         "enabled": True,
         "method": "ssh",
@@ -70,9 +73,13 @@ def test_create_accepts_spec_log_analysis_config(api):
         "analysis_frequency": 1800,
         "analysis_prompt": "Analyze these firewall logs.",
     }
-    response = api.post("/api/v1/hosts", {**NEW_HOST, "log_analysis_config": config}, format="json")
+    response = admin_api.post(
+        "/api/v1/hosts", {**NEW_HOST, "log_analysis_config": config}, format="json"
+    )
     assert response.status_code == 201, response.content
-    assert config_of(Host.objects.get()) == config
+    stored = {**config, "ssh_key": "id_rsa"}  # the key by its name in the key directory
+    del stored["ssh_key_path"]
+    assert config_of(Host.objects.get()) == stored
 
 
 def test_duplicate_host_id_is_rejected(api, make_host):
@@ -269,24 +276,21 @@ def test_heartbeat_token_is_not_an_api_key(make_host):
     assert client.get("/api/v1/hosts").status_code == 401
 
 
-def test_staff_session_can_write_and_plain_user_can_only_read(staff_user, make_host):
-    from django.contrib.auth import get_user_model
-
+def test_operator_session_can_write_and_viewer_can_only_read(operator_user, viewer_user, make_host):
     make_host("web01")
     client = APIClient()
-    client.force_login(staff_user)
+    client.force_login(operator_user)
     assert client.patch("/api/v1/hosts/web01/config?frequency_seconds=600").status_code == 200
-    user = get_user_model().objects.create_user("viewer", password="pw-viewer-1")
     client = APIClient()
-    client.force_login(user)
+    client.force_login(viewer_user)
     assert client.get("/api/v1/hosts").status_code == 200
     assert client.patch("/api/v1/hosts/web01/config?frequency_seconds=900").status_code == 403
 
 
-def test_session_writes_need_csrf(staff_user, make_host):
+def test_session_writes_need_csrf(operator_user, make_host):
     make_host("web01")
     client = APIClient(enforce_csrf_checks=True)
-    client.force_login(staff_user)
+    client.force_login(operator_user)
     assert client.patch("/api/v1/hosts/web01/config?frequency_seconds=600").status_code == 403
 
 

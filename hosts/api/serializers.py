@@ -5,6 +5,8 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import MANAGE_LOG_SOURCES
+from accounts.permissions import require_capability
 from analysis import log_config
 from analysis.api.serializers import LogAnalysisConfigField
 from hosts.choices import DISPLAY_STATUSES
@@ -28,9 +30,11 @@ class HostSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
     paused = serializers.BooleanField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
-    token = serializers.CharField(
+    token = serializers.RegexField(
+        TOKEN_PATTERN,
         write_only=True,
         required=False,
+        error_messages={"invalid": "Use 32–128 URL-safe characters."},
         help_text="Optional token to use (32–128 URL-safe characters); generated when omitted.",
     )
     log_analysis_config = LogAnalysisConfigField(required=False)
@@ -56,6 +60,8 @@ class HostSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["token_prefix", "created_at", "updated_at"]
+        # Not trimmed: "nl1\n" is refused (as by the model and the import), not made "nl1".
+        extra_kwargs = {"host_id": {"trim_whitespace": False}}
 
     @extend_schema_field(serializers.ChoiceField(choices=DISPLAY_STATUSES))
     def get_status(self, host: Host) -> str:
@@ -66,6 +72,13 @@ class HostSerializer(serializers.ModelSerializer):
 
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
+            # A log source makes the server open SSH connections and run commands: writing
+            # one (even {}) needs an admin key or the permission. Callers without a request
+            # (the YAML import, whose web view checks the plan) are trusted.
+            if "log_analysis_config" in data and "request" in self.context:
+                require_capability(
+                    self.context["request"], MANAGE_LOG_SOURCES, "log_analysis_config"
+                )
             accepted = {
                 name
                 for name, field in self.fields.items()

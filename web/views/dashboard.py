@@ -9,8 +9,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import OPERATE_MONITORING
 from alerts.models import Alert
-from web.access import dashboard_access, safe_next, staff_only, wants_json
+from web.access import dashboard_access, requires, safe_next, wants_json
 from web.dashboard import TableQuery, alert_json, dashboard_context, dashboard_json
 
 
@@ -37,7 +38,7 @@ def dashboard_data(request):
 
 @never_cache
 @require_POST
-@staff_only
+@requires(OPERATE_MONITORING)
 def acknowledge(request, pk: int):
     alert = get_object_or_404(Alert.objects.select_related("host"), pk=pk)
     alert.acknowledge(by=request.user.get_username())

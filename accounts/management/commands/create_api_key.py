@@ -9,7 +9,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True, help="what the key is for")
         parser.add_argument(
-            "--access", choices=[c.value for c in ApiKey.Access], default=ApiKey.Access.READ
+            "--access",
+            choices=[c.value for c in ApiKey.Access],
+            default=ApiKey.Access.READ,
+            help="read: read everything; write: also manage hosts and acknowledge; admin: "
+            "also set log analysis (the server then opens SSH connections and runs commands)",
         )
 
     def handle(self, *args, name: str, access: str, **options):
