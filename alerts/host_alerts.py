@@ -1,4 +1,8 @@
-"""What a host's state change alerts: down, recovered, flapping, still down."""
+"""What a host's state change alerts: down, recovered, flapping, still down.
+
+Host names and ids are written by whoever registers a host: they go into the alerts as
+data (alerts/markup.py), never as markdown.
+"""
 
 from datetime import datetime, timedelta
 
@@ -6,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 
 from alerts.choices import AlertKind, Severity
+from alerts.markup import Part, Text, code, timestamp
 from alerts.outbox import dashboard_url, queue_alert
 from hosts.choices import HostStatus, ScheduleType
 from hosts.models import Host, StatusChange
@@ -23,23 +28,28 @@ def human_duration(delta: timedelta) -> str:
     return " ".join(parts[:2])
 
 
-def _stamp(at: datetime | None) -> str:
-    return f"<t:{int(at.timestamp())}:f> ({at:%Y-%m-%d %H:%M:%S} UTC)" if at else "never"
+def _stamp(at: datetime | None) -> Part:
+    return timestamp(at) if at else "never"
 
 
-def _schedule_text(host: Host) -> str:
+def _schedule_text(host: Host) -> Text:
     if host.schedule_type == ScheduleType.CUSTOM:
-        return f"cron `{host.cron_expression}` ({host.timezone})"
+        return ["cron ", code(host.cron_expression), f" ({host.timezone})"]
     if host.schedule_type == ScheduleType.BUSINESS_HOURS:
         window = f"{settings.BUSINESS_HOURS_START:%H:%M}–{settings.BUSINESS_HOURS_END:%H:%M}"
         return f"business hours {window} ({host.timezone})"
     return "always"
 
 
-def _host_fields(host: Host) -> list[tuple[str, str]]:
+def host_text(host: Host) -> Text:
+    """``Web Server 01 (`web01`)``."""
+    return [host.name, " (", code(host.host_id), ")"]
+
+
+def _host_fields(host: Host) -> list[tuple[str, Text]]:
     return [
-        ("Host", f"{host.name} (`{host.host_id}`)"),
-        ("Last seen", _stamp(host.last_heartbeat_at)),
+        ("Host", host_text(host)),
+        ("Last seen", [_stamp(host.last_heartbeat_at)]),
         ("Expected every", human_duration(timedelta(seconds=host.frequency_seconds))),
         ("Grace", human_duration(timedelta(seconds=host.grace_seconds))),
         ("Schedule", _schedule_text(host)),
@@ -92,8 +102,8 @@ def _queue_down(host: Host, change: StatusChange) -> None:
         AlertKind.HOST_DOWN,
         Severity.ERROR,
         f"{host.name} is down",
-        f"No heartbeat from `{host.host_id}` before its deadline.",
-        [*_host_fields(host), ("Down since", _stamp(change.at))],
+        ["No heartbeat from ", code(host.host_id), " before its deadline."],
+        [*_host_fields(host), ("Down since", [_stamp(change.at)])],
         host,
         _host_url(host),
     )
@@ -109,8 +119,8 @@ def _queue_up(host: Host, change: StatusChange, down_since: datetime) -> None:
         AlertKind.HOST_UP,
         Severity.INFO,
         f"{host.name} is back up",
-        f"`{host.host_id}` sent a heartbeat again after {downtime} down.",
-        [*_host_fields(host), ("Down since", _stamp(down_since)), ("Downtime", downtime)],
+        [code(host.host_id), f" sent a heartbeat again after {downtime} down."],
+        [*_host_fields(host), ("Down since", [_stamp(down_since)]), ("Downtime", downtime)],
         host,
         _host_url(host),
     )
@@ -121,9 +131,12 @@ def queue_reminder(host: Host, at: datetime) -> None:
         AlertKind.HOST_REMINDER,
         Severity.ERROR,
         f"{host.name} is still down",
-        f"`{host.host_id}` has been down for {human_duration(at - host.status_changed_at)}. "
-        "Acknowledge the alert to stop these reminders.",
-        [*_host_fields(host), ("Down since", _stamp(host.status_changed_at))],
+        [
+            code(host.host_id),
+            f" has been down for {human_duration(at - host.status_changed_at)}. "
+            "Acknowledge the alert to stop these reminders.",
+        ],
+        [*_host_fields(host), ("Down since", [_stamp(host.status_changed_at)])],
         host,
         _host_url(host),
     )
@@ -135,7 +148,7 @@ def queue_stable(host: Host) -> None:
         AlertKind.HOST_STABLE,
         Severity.ERROR if host.status == HostStatus.DOWN else Severity.INFO,
         f"{host.name} stopped flapping and is {state}",
-        f"`{host.host_id}` has stayed {state} since {_stamp(host.status_changed_at)}.",
+        [code(host.host_id), f" has stayed {state} since ", _stamp(host.status_changed_at), "."],
         _host_fields(host),
         host,
         _host_url(host),

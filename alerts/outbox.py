@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django.conf import settings
 
 from alerts.choices import AlertState, Severity
+from alerts.markup import Text, as_plain, parts
 from alerts.models import Alert, Channel, Delivery
 from hosts.models import Host
 
@@ -19,17 +20,28 @@ def queue_alert(
     kind: str,
     severity: str,
     title: str,
-    description: str = "",
-    fields: Iterable[tuple[str, str]] = (),
+    description: Text = "",
+    fields: Iterable[tuple[str, Text]] = (),
     host: Host | None = None,
     url: str = "",
 ) -> Alert:
+    """Queue an alert for every channel that takes its severity.
+
+    ``title`` is plain text; ``description`` and field values are alerts/markup.py texts
+    (a ``str`` is plain text). Nothing here is markdown: each transport renders the alert
+    for its medium, so outside text stays data everywhere.
+    """
+    fields = list(fields)
     alert = Alert.objects.create(
         kind=kind,
         severity=severity,
         title=title[:300],
-        description=description,
-        fields=[[name, value] for name, value in fields],
+        description=as_plain(description),
+        fields=[[name, as_plain(value)] for name, value in fields],
+        markup={
+            "description": parts(description),
+            "fields": [[name, parts(value)] for name, value in fields],
+        },
         host=host,
         url=url or dashboard_url(),
     )

@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.utils import timezone
 
 from alerts.choices import SEVERITY_COLOURS, ChannelKind
+from alerts.markup import as_discord, discord_escape
 from alerts.models import Alert, Channel, mask_url
 
 USER_AGENT = "netmon (self-hosted monitoring)"
@@ -85,7 +86,7 @@ class HttpTransport(Transport):
             response = requests.post(
                 url,
                 json=self.payload(alerts),
-                timeout=(5, settings.ALERT_HTTP_TIMEOUT_SECONDS),
+                timeout=self.channel.request_timeout,
                 headers={"User-Agent": USER_AGENT},
                 allow_redirects=False,
             )
@@ -145,18 +146,33 @@ class DiscordTransport(HttpTransport):
         }
 
 
+def discord_texts(alert: Alert) -> tuple[str, list[tuple[str, str]]]:
+    """The description and field values as Discord markdown, outside text escaped.
+
+    From the alert's markup; an alert without one (queued before it existed) has only
+    plain text, which is escaped whole.
+    """
+    markup = alert.markup or {}
+    if "description" not in markup:
+        fields = [(str(name), discord_escape(str(value))) for name, value in alert.fields]
+        return discord_escape(alert.description), fields
+    fields = [(str(name), as_discord(value)) for name, value in markup["fields"]]
+    return as_discord(markup["description"]), fields
+
+
 def discord_embed(alert: Alert) -> dict:
+    description, values = discord_texts(alert)
     fields = [
         {
-            "name": truncate(str(name), FIELD_NAME_LIMIT) or "-",
-            "value": truncate(str(value), FIELD_VALUE_LIMIT) or "-",
-            "inline": len(str(value)) <= 40,
+            "name": truncate(discord_escape(name), FIELD_NAME_LIMIT) or "-",
+            "value": truncate(value, FIELD_VALUE_LIMIT) or "-",
+            "inline": len(value) <= 40,
         }
-        for name, value in alert.fields[:FIELDS_LIMIT]
+        for name, value in values[:FIELDS_LIMIT]
     ]
     embed = {
-        "title": truncate(alert.title, TITLE_LIMIT),
-        "description": truncate_markdown(alert.description, DESCRIPTION_LIMIT),
+        "title": truncate(discord_escape(alert.title), TITLE_LIMIT),
+        "description": truncate_markdown(description, DESCRIPTION_LIMIT),
         "color": SEVERITY_COLOURS.get(alert.severity, 0x95A5A6),
         "fields": fields,
         "timestamp": alert.created_at.isoformat(),
@@ -205,7 +221,7 @@ def discord_batches(alerts: list[Alert]) -> list[list[Alert]]:
 
 
 class WebhookTransport(HttpTransport):
-    """A generic JSON webhook: ``{"alerts": [...]}``."""
+    """A generic JSON webhook: ``{"alerts": [...]}``, every text as written (no markdown)."""
 
     max_batch = 50
 
@@ -230,11 +246,14 @@ class WebhookTransport(HttpTransport):
 
 
 class EmailTransport(Transport):
+    """Plain-text email (no HTML part): texts as written; the subject on one line."""
+
     max_batch = 50
 
     def send(self, alerts: list[Alert]) -> Outcome:
         recipients = [a.strip() for a in self.channel.email_to.split(",") if a.strip()]
         subject = alerts[0].title if len(alerts) == 1 else f"{len(alerts)} netmon alerts"
+        subject = " ".join(subject.split())  # a CR/LF would be a header injection
         body = "\n\n".join(
             "\n".join(
                 [f"{alert.title}", alert.description, ""]

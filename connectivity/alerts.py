@@ -3,6 +3,9 @@
 Both go through the outbox, in the transaction that records the check. While the link is
 down the outbox cannot deliver to Discord; it retries, so both usually arrive once the link
 is back, e.g. "Internet was down 14:02–14:37 UTC (35 min)".
+
+Target names come from the configuration and errors from the network: both go in as data
+(alerts/markup.py), never as markdown.
 """
 
 from datetime import datetime
@@ -12,16 +15,13 @@ from django.conf import settings
 
 from alerts.choices import AlertKind, Severity
 from alerts.host_alerts import human_duration
+from alerts.markup import timestamp
 from alerts.outbox import queue_alert
 
 if TYPE_CHECKING:
     from connectivity.models import ConnectivityCheck, Outage
 
 MAX_LISTED = 10
-
-
-def _stamp(at: datetime) -> str:
-    return f"<t:{int(at.timestamp())}:f> ({at:%Y-%m-%d %H:%M:%S} UTC)"
 
 
 def span_text(start: datetime, end: datetime) -> str:
@@ -53,7 +53,7 @@ def queue_outage_started(outage: "Outage", check: "ConnectivityCheck") -> None:
         f"{check.targets_failed} of {check.targets_total} connectivity targets failed in "
         f"{outage.failed_checks} checks in a row. Host deadlines wait while the link is down.",
         [
-            ("Down since", _stamp(outage.started_at)),
+            ("Down since", [timestamp(outage.started_at)]),
             ("Failed checks", str(outage.failed_checks)),
             ("Failing targets", _targets_text(outage)),
         ],
@@ -71,8 +71,8 @@ def queue_outage_ended(outage: "Outage") -> None:
         f"The link is back after {duration}. Hosts whose deadline fell inside the outage "
         "get one grace period before they are reported.",
         [
-            ("Down from", _stamp(outage.started_at)),
-            ("Back at", _stamp(outage.ended_at)),
+            ("Down from", [timestamp(outage.started_at)]),
+            ("Back at", [timestamp(outage.ended_at)]),
             ("Duration", duration),
             ("Failed checks", str(outage.failed_checks)),
             ("Failing targets", _targets_text(outage)),
