@@ -70,6 +70,17 @@ class Channel(models.Model):
     def masked_target(self) -> str:
         return self.email_to if self.kind == ChannelKind.EMAIL else mask_url(self.target_url)
 
+    @property
+    def request_timeout(self) -> float:
+        """Seconds a request to this channel may take to connect, and to answer.
+
+        While the channel fails, each request is a probe: one that hangs longer than the
+        probe interval would only delay noticing that the channel is back.
+        """
+        if self.consecutive_failures:
+            return min(settings.ALERT_HTTP_TIMEOUT_SECONDS, settings.ALERT_PROBE_INTERVAL_SECONDS)
+        return settings.ALERT_HTTP_TIMEOUT_SECONDS
+
     @classmethod
     def routing_targets(cls) -> list["Channel"]:
         """Channels that new alerts are queued for (broken ones too: they get fixed)."""
@@ -105,6 +116,10 @@ class Alert(models.Model):
     description = models.TextField(blank=True)
     fields = models.JSONField(default=list, blank=True, help_text="[[name, value], …]")
     url = models.CharField(max_length=500, blank=True)
+    # Description and fields as alerts/markup.py texts: netmon's formatting as structure,
+    # outside text as data, rendered by each transport. ``description`` and ``fields``
+    # hold the same as plain text.
+    markup = models.JSONField(default=dict, blank=True, editable=False)
     state = models.CharField(
         max_length=10, choices=AlertState.choices, default=AlertState.PENDING, db_index=True
     )

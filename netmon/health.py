@@ -1,7 +1,10 @@
 """``GET /api/v1/health``: is this monitor able to do its job?"""
 
+import json
+import os
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -18,6 +21,7 @@ from alerts.models import Channel, Delivery
 from connectivity.health import link_health
 from hosts.models import MonitorState
 from hosts.sweep import gap_threshold
+from netmon.supervisor import STATE_VARIABLE
 
 
 @dataclass
@@ -71,6 +75,35 @@ def check_alert_channels() -> Check:
     return Check(not problems, detail, critical=False)
 
 
+def supervised_children() -> dict | None:
+    """What ``serve`` reports of its children, if this process runs under ``serve``.
+
+    Running or not, restarts and last exit per role; no process ids: the report is public.
+    """
+    path = os.environ.get(STATE_VARIABLE)
+    if not path:
+        return None
+    try:
+        children = json.loads(Path(path).read_text())["children"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {
+        role: {key: value for key, value in child.items() if key != "pid"}
+        for role, child in children.items()
+    }
+
+
+def check_supervisor(children: dict) -> Check:
+    # Stable texts: the hourly self-check alerts once a day per distinct text.
+    if not children:
+        return Check(False, "cannot read the state of serve's processes", critical=False)
+    down = [role for role, child in children.items() if not child["running"]]
+    if down:
+        return Check(False, f"not running, restarting: {', '.join(down)}", critical=False)
+    restarts = [f"{role} {child['restarts']}" for role, child in children.items()]
+    return Check(True, f"all running; restarts: {', '.join(restarts)}", critical=False)
+
+
 def check_configuration() -> list[str]:
     warnings = []
     if settings.DEBUG:
@@ -87,6 +120,9 @@ def health_report() -> tuple[bool, dict]:
         checks["monitor_loop"] = check_monitor_loop()
         checks["alert_channels"] = check_alert_channels()
         checks["connectivity"] = Check(*link_health(), critical=False)
+    children = supervised_children()
+    if children is not None:
+        checks["supervisor"] = check_supervisor(children)
     warnings = check_configuration()
     healthy = all(c.ok for c in checks.values() if c.critical)
     degraded = warnings or not all(c.ok for c in checks.values())
@@ -96,6 +132,8 @@ def health_report() -> tuple[bool, dict]:
         "checks": {name: asdict(check) for name, check in checks.items()},
         "warnings": warnings,
     }
+    if children:
+        report["supervisor"] = children
     return healthy, report
 
 
@@ -113,6 +151,11 @@ class HealthView(APIView):
                     "time": serializers.DateTimeField(),
                     "checks": serializers.DictField(),
                     "warnings": serializers.ListField(child=serializers.CharField()),
+                    "supervisor": serializers.DictField(
+                        required=False,
+                        help_text="Under `manage.py serve`: per role running, started_at, "
+                        "restarts, last_exit, last_exit_at",
+                    ),
                 },
             ),
             503: None,

@@ -86,13 +86,24 @@ def test_mentions_in_alert_text_never_ping(discord):
     assert "content" not in discord.messages[0]
 
 
-def test_rate_limited_then_delivered(discord):
+def test_short_rate_limit_is_waited_out_and_then_delivered(discord):
     discord.queue(FakeDiscord.rate_limited(0.3))
     alert()
     dispatch_due()
+    limited, accepted = discord.requests
+    assert accepted.received_at - limited.received_at >= 0.3
+    assert len(discord.messages) == 1
+    assert Delivery.objects.get().attempts == 2
+
+
+def test_long_rate_limit_pauses_the_channel_until_retry_after(discord):
+    discord.queue(FakeDiscord.rate_limited(30))
+    alert()
+    before = timezone.now()
+    dispatch_due()
     assert len(discord.requests) == 1 and not discord.messages
-    channel = Channel.objects.get()
-    assert channel.send_after > timezone.now()
+    pause = Channel.objects.get().send_after - before
+    assert timedelta(seconds=30) <= pause < timedelta(seconds=31)
     assert dispatch_due() == 0  # still waiting for retry_after
     retry_now()
     dispatch_due()
@@ -100,35 +111,34 @@ def test_rate_limited_then_delivered(discord):
     assert Delivery.objects.get().attempts == 2
 
 
-def test_server_errors_back_off_and_keep_order(discord):
+def test_failing_channel_is_probed_with_its_oldest_alert_then_drained_in_order(discord):
     discord.queue(*[FakeDiscord.server_error(500)] * 5)
     for i in range(25):
         alert(f"alert {i}")
     for _ in range(5):  # Discord fails for a long stretch
         retry_now()
         dispatch_due()
-    assert not discord.messages
-    delivery = Delivery.objects.order_by("id").first()
-    assert delivery.state == "pending" and "HTTP 500" in delivery.last_error
-    assert Channel.objects.get().consecutive_failures == 5
-    retry_now()
-    dispatch_due()
+    failed = [request for request in discord.requests if request.reply.status == 500]
+    assert len(failed) == 5
+    # a healthy channel's first message, then probes of the oldest alert alone
+    sent_titles = [[embed["title"] for embed in r.json()["embeds"]] for r in failed]
+    assert sent_titles == [[f"alert {i}" for i in range(10)]] + [["alert 0"]] * 4
     titles = [embed["title"] for embed in discord.embeds]
     assert titles == [f"alert {i}" for i in range(25)]
-    assert len(discord.messages) == 3  # 25 alerts grouped 10 per message
+    # the probe that got through, then the rest grouped 10 per message
+    assert [len(message["embeds"]) for message in discord.messages] == [1, 10, 10, 4]
     assert set(Alert.objects.values_list("state", flat=True)) == {"delivered"}
+    assert Channel.objects.get().consecutive_failures == 0
 
 
-def test_hanging_discord_times_out_and_is_retried(discord):
+def test_hanging_discord_times_out_and_is_probed_again(discord):
     discord.queue(FakeDiscord.hang())
     alert()
     dispatch_due()
+    hung, accepted = discord.requests  # at least once: the hung request may have landed
+    assert accepted.received_at - hung.received_at >= 1.0  # ALERT_HTTP_TIMEOUT_SECONDS
     delivery = Delivery.objects.get()
-    assert delivery.state == "pending" and "ReadTimeout" in delivery.last_error
-    retry_now()
-    dispatch_due()
-    assert len(discord.requests) == 2  # at least once: the hung request may have landed
-    assert Delivery.objects.get().state == "sent"
+    assert delivery.state == "sent" and delivery.attempts == 2
 
 
 def test_payload_refused_is_not_retried_and_does_not_block_others(discord):

@@ -1,14 +1,18 @@
-"""The engine as real processes: serve end to end, a killed worker, two concurrent sweepers."""
+"""The engine as real processes: serve end to end, a killed worker, two concurrent sweepers,
+a Discord outage and its end."""
 
 import os
 import signal
 import time
+from itertools import pairwise
 
 import pytest
 import redis
 import requests
 from fakes import FakeDiscord
+from fakes.outage import Phase, PhasedDiscord
 
+from alerts.delivery import Clock
 from tests.processes import (
     MANAGE,
     django_json,
@@ -84,6 +88,12 @@ from alerts.outbox import queue_alert
 with transaction.atomic():
     alert = queue_alert("system", "error", "survives a killed worker")
 print(json.dumps(alert.pk))
+"""
+
+ALERT_STATES = """
+from django.db.models import Count
+from alerts.models import Alert
+print(json.dumps(dict(Alert.objects.values_list("state").annotate(n=Count("id")))))
 """
 
 ALERT_STATE = """
@@ -185,3 +195,51 @@ def test_two_concurrent_sweepers_alert_each_transition_once(tmp_path):
         }
         logs = (tmp_path / "monitor1.log").read_text() + (tmp_path / "monitor2.log").read_text()
         assert "Traceback" not in logs
+
+
+QUEUE_ALERTS = """
+from django.db import transaction
+from alerts.outbox import queue_alert
+for i in range({count}):
+    with transaction.atomic():
+        queue_alert("system", "error", f"alert {{i}}")
+print(json.dumps({count}))
+"""
+
+
+def test_discord_outage_then_recovery_delivers_the_backlog_at_once(tmp_path):
+    """500, 429 and hanging, in real time and real processes: shorter than the in-process
+    test (tests/test_delivery_recovery.py), still long enough for a backoff to have grown
+    to 16 s."""
+    phases = [
+        Phase("500", 25, FakeDiscord.server_error(500)),
+        Phase("429", 6, FakeDiscord.rate_limited(2.0)),
+        Phase("hang", 6, FakeDiscord.hang()),
+    ]
+    clock = Clock()
+    port = free_port()
+    with PhasedDiscord(clock, phases) as discord, process_database(tmp_path) as database_url:
+        env = process_env(tmp_path, database_url, DISCORD_WEBHOOK_URL=discord.webhook_url)
+        migrate(env)
+        serve = [*MANAGE, "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"]
+        log = tmp_path / "serve.log"
+        with running(serve, env, log) as process:
+            wait_until_healthy(f"http://127.0.0.1:{port}", process, log)
+            discord.begin()  # the outage starts now, whatever serve took to start
+            django_json(QUEUE_ALERTS.format(count=60), env)
+            wait_until(
+                lambda: len(discord.accepted_titles) >= 60,
+                timeout=discord.phase_start("recovered") + 60,
+                what="all 60 alerts to be accepted",
+                interval=0.5,
+            )
+            assert django_json(ALERT_STATES, env) == {"delivered": 60}
+
+    assert discord.accepted_titles == [f"alert {i}" for i in range(60)]  # once each, in order
+    assert discord.times("recovered")[-1] - discord.phase_start("recovered") <= 15.0
+    probes = [at for at in discord.times("500") if at > discord.times("500")[0]]
+    assert len(probes) >= 8
+    assert max(later - earlier for earlier, later in pairwise(probes)) <= 2.0 + 1.0
+    limited = discord.times("429")
+    assert len(limited) >= 2
+    assert all(2.0 <= later - earlier <= 2.0 + 1.0 for earlier, later in pairwise(limited))

@@ -1,30 +1,80 @@
 """Run everything netmon needs in one process tree: web server, task cluster, monitor loop.
 
-Used by the quick start and by the container. SIGINT/SIGTERM stop the children
-gracefully; if any child dies, the others are stopped and the command exits
-non-zero so that a supervisor (Docker, systemd) restarts the whole set.
+Used by the quick start and by the container. A child that dies is restarted (with
+backoff; shown in the log and in ``/api/v1/health``) while the others keep running;
+SIGINT/SIGTERM stop them all, and so does serve's own death (netmon/supervisor.py).
+serve refuses to start, with exit status 3, when another serve holds the data directory
+or something else listens on the address.
 """
 
+import errno
 import os
-import signal
-import subprocess
+import shutil
+import socket
 import sys
-import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from netmon.env import env_bool, env_int, env_str
 from netmon.schedules import ensure_schedules
+from netmon.supervisor import (
+    STOP_TIMEOUT_SECONDS,
+    AlreadyRunning,
+    Child,
+    Supervisor,
+    hold_instance_lock,
+    state_directory,
+)
 
-STOP_TIMEOUT = 30
+ROLES = ("web", "worker", "monitor")
+EXIT_ALREADY_RUNNING = 3
 
 
 def default_web_workers() -> int:
     # Measured (docs/benchmarks.md): one worker per core does best; more only
     # queue up behind the database's write lock.
     return env_int("WEB_WORKERS", max(2, os.cpu_count() or 1), 1, 64)
+
+
+def listen(bind: str) -> socket.socket:
+    """The web server's listening socket, bound here, before anything starts.
+
+    Binding it in serve makes "is the address free?" the bind itself, with no gap for
+    another process to take it; and the socket outlives a gunicorn that dies, so that
+    connections wait in its backlog for the restarted one instead of being refused.
+    """
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise CommandError(f"--bind {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, int(port)), family=family, backlog=2048)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"{bind} is already in use: another netmon serve, or another program, listens "
+                "there. Stop it, or choose another address with --bind or WEB_BIND.",
+                returncode=EXIT_ALREADY_RUNNING,
+            ) from None
+        raise CommandError(f"cannot listen on {bind}: {error.strerror}") from None
+
+
+def role_child(role: str, listener: socket.socket | None, web_workers: int, lock: int) -> Child:
+    """The process of ``role``; each inherits the instance lock, the web server the socket."""
+    if role == "web":
+        command = [
+            *("-m", "gunicorn", "netmon.wsgi:application"),
+            *("--bind", f"fd://{listener.fileno()}", "--workers", str(web_workers)),
+            *("--graceful-timeout", str(STOP_TIMEOUT_SECONDS - 5)),
+            *("--access-logfile", "-" if env_bool("WEB_ACCESS_LOG", False) else "/dev/null"),
+        ]
+        return Child(role, [sys.executable, *command], pass_fds=(lock, listener.fileno()))
+    management_command = {"worker": "qcluster", "monitor": "monitor"}[role]
+    return Child(role, [sys.executable, "-m", "django", management_command], pass_fds=(lock,))
 
 
 class Command(BaseCommand):
@@ -36,74 +86,34 @@ class Command(BaseCommand):
         parser.add_argument("--no-migrate", action="store_true")
         parser.add_argument(
             "--only",
-            choices=["web", "worker", "monitor"],
+            choices=ROLES,
             action="append",
             help="run only these roles (repeatable); all three by default",
         )
 
     def handle(self, *args, bind, web_workers, no_migrate, only, **options):
+        roles = [role for role in ROLES if role in (only or ROLES)]
+        try:
+            lock = hold_instance_lock(settings.DATA_DIR, exclusive=len(roles) == len(ROLES))
+        except AlreadyRunning as error:
+            raise CommandError(str(error), returncode=EXIT_ALREADY_RUNNING) from None
+        listener = listen(bind) if "web" in roles else None
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         ensure_schedules()
-        roles = only or ["web", "worker", "monitor"]
-        commands = {
-            "web": [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "netmon.wsgi:application",
-                "--bind",
-                bind,
-                "--workers",
-                str(web_workers),
-                "--graceful-timeout",
-                str(STOP_TIMEOUT - 5),
-                "--access-logfile",
-                "-" if env_bool("WEB_ACCESS_LOG", False) else "/dev/null",
-            ],
-            "worker": [sys.executable, "-m", "django", "qcluster"],
-            "monitor": [sys.executable, "-m", "django", "monitor"],
-        }
-        children = {
-            role: subprocess.Popen(commands[role], cwd=settings.BASE_DIR, start_new_session=True)
-            for role in roles
-        }
-        if "web" in roles:
-            self.stdout.write(f"netmon is running on http://{bind} (Ctrl-C stops it)")
-        sys.exit(supervise(children))
+        connections.close_all()  # the children open their own
+        children = [role_child(role, listener, web_workers, lock) for role in roles]
+        state_dir = state_directory()
 
+        def announce() -> None:
+            if listener:
+                self.stdout.write(f"netmon is running on http://{bind} (Ctrl-C stops it)")
+                self.stdout.flush()
 
-def supervise(children: dict[str, subprocess.Popen]) -> int:
-    """Wait until a signal arrives or a child dies; stop the rest; return the exit code."""
-    stopping = False
-
-    def request_stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    failed = None
-    while not stopping and failed is None:
-        for role, child in children.items():
-            if child.poll() is not None:
-                failed = role
-                break
-        else:
-            time.sleep(0.2)
-    if failed:
-        sys.stderr.write(
-            f"serve: the {failed} process exited with {children[failed].returncode}; "
-            "stopping the others\n"
-        )
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    for child in children.values():
         try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    return 1 if failed else 0
+            supervisor = Supervisor(
+                children, state_dir / "state.json", settings.BASE_DIR, on_started=announce
+            )
+            sys.exit(supervisor.run())
+        finally:
+            shutil.rmtree(state_dir, ignore_errors=True)
