@@ -5,6 +5,7 @@ Every variable is documented in ``.env.example``.
 
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "netmon",
     "accounts",
     "hosts",
@@ -76,12 +78,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "netmon.middleware.RefuseNulCharacters",  # PostgreSQL refuses them: no 500s
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with the lockout
 ]
 
 ROOT_URLCONF = "netmon.urls"
@@ -132,9 +136,19 @@ TASK_BROKER = env_choice("TASK_BROKER", "orm", ("orm", "redis"))
 if TASK_BROKER == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL")
 
+# "auth_failures" counts failed API-key and host-token authentication (accounts/throttle.py)
+# apart from the rest: what strangers make the server write cannot evict other entries.
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        },
+        "auth_failures": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "auth-failures",
+        },
     }
 else:
     # A shared cache so that every process sees the task cluster's statistics.
@@ -142,7 +156,12 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "netmon_cache",
-        }
+        },
+        "auth_failures": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "netmon_auth_failures",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
     }
 
 Q_CLUSTER = {
@@ -167,6 +186,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Failed password logins (web login and admin login) by django-axes, in its own tables:
+# after LOGIN_FAILURE_LIMIT failures for one username from one address, that pair is
+# refused (429, even with the right password) for LOGIN_LOCKOUT_MINUTES after its last
+# failure. `manage.py axes_reset_username NAME` (or axes_reset) lifts a lockout early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, 1, 1000)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, 1, 7 * 24 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: no table that grows with every login
+AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_address"
+# Failed API-key and host-token authentication (accounts/throttle.py): an address with
+# AUTH_FAILURE_LIMIT failures in a window of AUTH_FAILURE_WINDOW_SECONDS gets 429.
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20, 1, 1_000_000)
+AUTH_FAILURE_WINDOW_SECONDS = env_int("AUTH_FAILURE_WINDOW_SECONDS", 300, 1, 86400)
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "web:dashboard"
 # true: anyone may see the status dashboard, read-only (no tokens, payloads or write actions).
@@ -199,11 +236,13 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.ApiKeyOrStaff"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasCapability"],
+    "DEFAULT_PAGINATION_CLASS": "netmon.pagination.LimitOffsetPagination",  # limit 1–1000
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "netmon.api.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies only: form encoding turns "" into "not sent" and every value into text.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "netmon.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -213,6 +252,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "netmon.api.document_error_responses",
+    ],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Served from the installed sidecar package: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -244,7 +287,10 @@ DISCORD_ALLOWED_MENTIONS = env_list(
 )
 ALERT_RETRY_HOURS = env_int("ALERT_RETRY_HOURS", 48, 24, 24 * 30)
 DISCORD_MESSAGE_SPACING_SECONDS = env_float("DISCORD_MESSAGE_SPACING_SECONDS", 2.0, 0.0, 60)
-ALERT_HTTP_TIMEOUT_SECONDS = env_float("ALERT_HTTP_TIMEOUT_SECONDS", 10.0, 0.1, 120)
+# Connect and read timeout of a webhook request; a failing channel's probes get at most
+# ALERT_PROBE_INTERVAL_SECONDS, the longest gap between probes (alerts/delivery.py).
+ALERT_HTTP_TIMEOUT_SECONDS = env_float("ALERT_HTTP_TIMEOUT_SECONDS", 5.0, 0.1, 120)
+ALERT_PROBE_INTERVAL_SECONDS = env_float("ALERT_PROBE_INTERVAL_SECONDS", 2.0, 0.5, 300)
 ALERT_DELIVERY_LEASE_SECONDS = env_int("ALERT_DELIVERY_LEASE_SECONDS", 60, 5, 3600)
 FLAP_QUIET_SECONDS = env_int("FLAP_QUIET_SECONDS", 900, 60, 86400)
 
@@ -267,7 +313,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "info", LOG_LEVELS).upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes.apps": {"level": "WARNING"},  # not its version banner at every command
+    },
 }
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -295,7 +344,23 @@ METRICS_ALLOWED_IPS = _networks("METRICS_ALLOWED_IPS")
 
 
 # Log analysis (docs/log-analysis.md)
-ANALYSIS_SSH_KNOWN_HOSTS = Path(env_str("ANALYSIS_SSH_KNOWN_HOSTS", str(DATA_DIR / "known_hosts")))
+
+
+def _directories(name: str, default: Path) -> list[Path]:
+    """Absolute directories separated by ":" (like PATH), none of them empty."""
+    value = env_str(name)
+    if not value:
+        return [default]
+    parts = value.split(":")
+    if not all(part and os.path.isabs(part) for part in parts):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is invalid: expected absolute directories separated by ':'"
+        )
+    return [Path(os.path.normpath(part)) for part in parts]
+
+
+# Where the private keys of log sources are: a source names a key file directly inside one.
+ANALYSIS_SSH_KEY_DIRS = _directories("ANALYSIS_SSH_KEY_DIRS", DATA_DIR / "ssh")
 ANALYSIS_SSH_CONNECT_TIMEOUT_SECONDS = env_float(
     "ANALYSIS_SSH_CONNECT_TIMEOUT_SECONDS", 15.0, 0.1, 300
 )
