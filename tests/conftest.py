@@ -48,23 +48,21 @@ def make_host(db):
 
 @pytest.fixture
 def write_key(db) -> str:
-    api_key = ApiKey(name="tests", access=ApiKey.Access.WRITE)
-    key = api_key.issue()
-    api_key.save()
-    return key
+    return _issued_key("tests", ApiKey.Access.WRITE)
 
 
 @pytest.fixture
 def read_key(db) -> str:
-    api_key = ApiKey(name="tests read-only", access=ApiKey.Access.READ)
-    key = api_key.issue()
-    api_key.save()
-    return key
+    return _issued_key("tests read-only", ApiKey.Access.READ)
 
 
 @pytest.fixture
 def admin_key(db) -> str:
-    api_key = ApiKey(name="tests admin", access=ApiKey.Access.ADMIN)
+    return _issued_key("tests admin", ApiKey.Access.ADMIN)
+
+
+def _issued_key(name: str, access: str) -> str:
+    api_key = ApiKey(name=name, access=access)
     key = api_key.issue()
     api_key.save()
     return key
