@@ -19,7 +19,6 @@ from tests.processes import (
     children,
     descendants,
     free_port,
-    http_status,
     manage,
     process_database,
     process_env,
@@ -178,6 +177,8 @@ def test_kill_9_of_serve_alone_takes_its_children_down(serve):
 
 def test_a_second_serve_is_refused(serve, setup, tmp_path):
     data_dir, database_url = setup
+    # The serve is shared with the kill tests before: let its restarted children settle.
+    wait_until_healthy(serve.base_url, serve.process, serve.log)
     same_data_dir = [["--bind", f"127.0.0.1:{free_port()}"], ["--only", "worker"]]
     for args in same_data_dir:
         second = manage("serve", *args, "--no-migrate", env=serve.env, check=False)
@@ -195,5 +196,5 @@ def test_a_second_serve_is_refused(serve, setup, tmp_path):
     assert f"{address} is already in use" in second.stderr
 
     assert serve.process.poll() is None
-    assert http_status(f"{serve.base_url}/api/v1/health") == 200
+    wait_until_healthy(serve.base_url, serve.process, serve.log, timeout=30)
     assert tagged_processes(other_data_dir) == []
