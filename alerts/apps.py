@@ -6,7 +6,7 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self) -> None:
-        from alerts.host_alerts import on_status_change
+        from hosts.alerting import on_status_change
         from hosts.signals import status_changed
 
-        status_changed.connect(on_status_change, dispatch_uid="alerts.host_alerts")
+        status_changed.connect(on_status_change, dispatch_uid="hosts.alerting")

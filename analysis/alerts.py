@@ -11,11 +11,11 @@ Discord channel's empty ``allowed_mentions``.
 from django.conf import settings
 
 from alerts.choices import AlertKind, Severity
-from alerts.host_alerts import host_text
 from alerts.markup import Part, Text, code, code_block, em, strong
 from alerts.outbox import dashboard_url, queue_alert
 from alerts.transports import DESCRIPTION_LIMIT, FIELD_VALUE_LIMIT
 from analysis.choices import ALERT_SEVERITY
+from hosts.alerting import host_text
 
 # Room left in the description for the text around the evidence block
 EVIDENCE_BUDGET = DESCRIPTION_LIMIT - 1200

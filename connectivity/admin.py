@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from alerts.host_alerts import human_duration
 from connectivity.models import ConnectivityCheck, Outage
+from netmon.durations import human_duration
 
 
 def _ms(value) -> str:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from alerts.choices import AlertKind, Severity
-from alerts.host_alerts import human_duration
 from alerts.markup import timestamp
 from alerts.outbox import queue_alert
+from netmon.durations import human_duration
 
 if TYPE_CHECKING:
     from connectivity.models import ConnectivityCheck, Outage

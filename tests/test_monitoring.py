@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 
-from alerts.host_alerts import end_flapping, send_due_reminders
 from alerts.models import Alert
+from hosts.alerting import end_flapping, send_due_reminders
 from hosts.models import Host, StatusChange
 from hosts.sweep import forgive_gap, sweep
 

@@ -4,9 +4,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from alerts.host_alerts import human_duration
 from hosts.choices import ScheduleType
 from hosts.models import Host
+from netmon.durations import human_duration
 
 
 def relative_time(at: datetime | None, now: datetime) -> str:

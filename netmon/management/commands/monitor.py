@@ -16,9 +16,9 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from alerts.delivery import dispatch_due
-from alerts.host_alerts import end_flapping, send_due_reminders
 from connectivity.healthchecks import ping_healthchecks
 from connectivity.loop import current_link, hold_deadlines
+from hosts.alerting import end_flapping, send_due_reminders
 from hosts.sweep import forgive_gap, sweep
 from netmon.monitor_stats import record_cycle
 

@@ -14,18 +14,7 @@ from alerts.markup import Part, Text, code, timestamp
 from alerts.outbox import dashboard_url, queue_alert
 from hosts.choices import HostStatus, ScheduleType
 from hosts.models import Host, StatusChange
-
-
-def human_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            parts.append(f"{seconds // size} {unit}")
-            seconds %= size
-    return " ".join(parts[:2])
+from netmon.durations import human_duration
 
 
 def _stamp(at: datetime | None) -> Part:
