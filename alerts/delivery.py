@@ -4,15 +4,19 @@ The monitor loop calls ``dispatch_due`` every cycle. For each channel with due
 deliveries that may send within the next cycle it takes a lease (one deliverer per
 channel keeps alerts in order) and queues ``deliver_channel`` for a task worker, which
 waits for the exact moment the channel may send again: a 429's ``retry_after``, the
-next probe, Discord's spacing. A worker that dies leaves its deliveries pending; the
+next probe, the spacing of its kind. A worker that dies leaves its deliveries pending; the
 lease expires and the next dispatch retries them.
 
 While a channel fails (5xx, timeouts, connection errors) only its oldest alert goes
 out, as a probe, at most ``ALERT_PROBE_INTERVAL_SECONDS`` apart and with a read timeout
 no longer than that. However long the outage, the channel's recovery is noticed within
-one probe interval, and the backlog follows at once in full batches; an interval that
-grew with the outage (as plain exponential backoff does) would keep everything waiting
-for minutes after the channel is back.
+one probe interval (or its kind's spacing, if longer: email's), and the backlog follows
+at once in full batches; an interval that grew with the outage (as plain exponential
+backoff does) would keep everything waiting for minutes after the channel is back.
+
+Each channel kind has its own rate limits and batch size, on its transport
+(alerts/transports.py): Discord's are Discord's, a JSON webhook may take far more, an
+inbox far fewer messages, each with more alerts.
 """
 
 import logging
@@ -25,15 +29,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from alerts.choices import ChannelKind, DeliveryState
+from alerts.choices import DeliveryState
 from alerts.models import Alert, Channel, Delivery
-from alerts.transports import batches_for, transport_for
+from alerts.transports import transport_for
 
 log = logging.getLogger("netmon.delivery")
 
 WORK_BUDGET_SECONDS = 45  # below the task timeout; the rest waits for the next dispatch
-BURST = (5, 2.0)  # Discord: about 5 requests per 2 s per webhook
-PER_MINUTE = (30, 60.0)  # and 30 messages a minute per channel
 LONGEST_INLINE_WAIT = 2.5
 # A Retry-After beyond this is a misconfigured server, not a plan: it must not park
 # the channel for days. An hour still leaves ALERT_RETRY_HOURS (24 h at least) to retry.
@@ -189,38 +191,42 @@ class Deliverer:
         if self.failing or due[0].pk in self.send_singly:
             return due[:1]
         by_alert = {d.alert_id: d for d in due}
-        batch = batches_for(self.channel, [d.alert for d in due])[0]
+        batch = self.transport.batches([d.alert for d in due])[0]
         return [by_alert[alert.pk] for alert in batch]
 
     def seconds_until_allowed(self) -> float:
-        """Until the channel may send: its pause (retry_after, probe), then its rate limits.
+        """Until the channel may send: its pause (retry_after, probe), then its kind's limits.
 
-        Discord messages are also spaced evenly (2 s: 30 a minute), so that a long
-        burst of alerts never exhausts the minute's budget and then stalls for the rest
-        of the minute. Sends are counted from their start: that is when Discord counts
-        them, and a probe that hung for its whole timeout must not delay the next one.
+        The transport's windows (messages per minute, per burst) and its spacing, the
+        least time between two messages: an even spacing (Discord's 2 s: 30 a minute)
+        means a long burst of alerts never exhausts the minute's budget and then stalls
+        for the rest of the minute. Sends are counted from their start: that is when
+        the receiver counts them, and a probe that hung for its whole timeout must not
+        delay the next one.
         """
         now = self.clock.now()
         wait = 0.0
         if self.channel.send_after is not None:
             wait = (self.channel.send_after - now).total_seconds()
         stamp = now.timestamp()
-        sends = [t for t in self.channel.recent_sends if stamp - t < PER_MINUTE[1]]
-        limit, window = PER_MINUTE
-        if len(sends) >= limit:
-            wait = max(wait, sends[-limit] + window - stamp)
-        limit, window = BURST
-        recent = [t for t in sends if stamp - t < window]
-        if len(recent) >= limit:
-            wait = max(wait, recent[-limit] + window - stamp)
-        if sends and self.channel.kind == ChannelKind.DISCORD:
-            wait = max(wait, sends[-1] + settings.DISCORD_MESSAGE_SPACING_SECONDS - stamp)
+        sends = self.channel.recent_sends
+        for limit, window in self.transport.windows:
+            recent = [t for t in sends if stamp - t < window]
+            if len(recent) >= limit:
+                wait = max(wait, recent[-limit] + window - stamp)
+        if sends and self.transport.spacing:
+            wait = max(wait, sends[-1] + self.transport.spacing - stamp)
         return wait
 
     def send(self, deliveries: list[Delivery]) -> tuple[int, bool]:
-        """Send one message; returns (alerts delivered, whether to stop for now)."""
+        """Send one message; returns (alerts delivered, whether to stop for now).
+
+        ``recent_sends`` keeps as many start times as the longest of the kind's windows
+        counts: all that its limits look at.
+        """
         started = self.clock.now()
-        recent_sends = [*self.channel.recent_sends, started.timestamp()][-PER_MINUTE[0] :]
+        kept = max(limit for limit, _ in self.transport.windows)
+        recent_sends = [*self.channel.recent_sends, started.timestamp()][-kept:]
         if not self.update_channel(recent_sends=recent_sends):
             return 0, True
         outcome = self.transport.send([d.alert for d in deliveries])

@@ -7,7 +7,8 @@ JSON webhook and the email would get Discord's backslashes. So an alert keeps a 
 list of parts, where a ``str`` is data, shown exactly as written, and a one-key dict is
 netmon's own formatting (:func:`strong`, :func:`em`, :func:`code`, :func:`timestamp`,
 :func:`code_block`). Each transport renders the parts at send time: :func:`as_discord`
-escapes the data, :func:`as_plain` (JSON webhook, email, API) gives it back unchanged.
+escapes the data for Discord markdown, :func:`as_html` for an email's HTML part, and
+:func:`as_plain` (JSON webhook, the email's text part, API) gives it back unchanged.
 
 Discord rendering of data:
 
@@ -23,8 +24,15 @@ Discord rendering of data:
 Inside a code block nothing is escaped (Discord shows it literally); only backtick runs
 (a fence would close the block) and mention syntax get the zero-width space, which is
 invisible.
+
+HTML rendering of data: every ``str`` part is HTML-escaped (``<script>`` shows as text,
+quotes too, so data is safe in an attribute as well), line breaks become ``<br>``, and
+``://`` gets the same zero-width space as in Discord, so that mail clients do not turn an
+outsider's URL into a link. Markdown and mentions mean nothing in HTML: they stay as
+written.
 """
 
+import html
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +49,7 @@ LINE_START = re.compile(r"^([ \t]*)(#|-#|>|[-+](?=[ \t])|\d+\.(?=[ \t]))", re.MU
 MENTION = re.compile(r"<(?=[@#/:]|[a-z]+:)|@(?=everyone|here)", re.IGNORECASE)
 SCHEME = re.compile(r":(?=//)")
 BACKTICK_RUN = re.compile(r"`(?=`)")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 # Netmon's formatting -----------------------------------------------------------------------
@@ -77,8 +86,19 @@ def parts(text: Text) -> list[Part]:
 # Rendering -----------------------------------------------------------------------------------
 
 
+def moment(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
 def _utc(epoch: int) -> str:
-    return f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return f"{moment(epoch):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def times(text: Text) -> list[datetime]:
+    """The moments a text names, in order: typed values for the JSON webhook."""
+    return [
+        moment(part["time"]) for part in parts(text) if isinstance(part, dict) and "time" in part
+    ]
 
 
 def as_plain(text: Text) -> str:
@@ -139,4 +159,34 @@ def as_discord(text: Text) -> str:
             rendered.append(f"<t:{part['time']}:f> ({_utc(part['time'])})")
         else:
             rendered.append(discord_code_block(part["block"]))
+    return "".join(rendered)
+
+
+def html_escape(text: str) -> str:
+    """Data for HTML: shown as written, never markup, and no outsider's URL auto-linked."""
+    return SCHEME.sub(":" + ZWSP, html.escape(text))
+
+
+def _html_lines(text: str) -> str:
+    return LINE_BREAK.sub("<br>\n", html_escape(text))
+
+
+def as_html(text: Text) -> str:
+    """HTML for an email: netmon's formatting as tags, every data part escaped."""
+    rendered = []
+    for part in parts(text):
+        if isinstance(part, str):
+            rendered.append(_html_lines(part))
+        elif "strong" in part:
+            rendered.append(f"<strong>{_html_lines(part['strong'])}</strong>")
+        elif "em" in part:
+            rendered.append(f"<em>{_html_lines(part['em'])}</em>")
+        elif "code" in part:
+            rendered.append(f"<code>{_html_lines(part['code'])}</code>")
+        elif "time" in part:
+            at = moment(part["time"])
+            rendered.append(f'<time datetime="{at.isoformat()}">{_utc(part["time"])}</time>')
+        else:
+            lines = "\n".join(html_escape(line) for line in part["block"])
+            rendered.append(f"<pre><code>{lines}</code></pre>")
     return "".join(rendered)

@@ -1,19 +1,28 @@
-"""Notification channels: each turns a batch of alerts into one request.
+"""Notification channels: each turns a batch of alerts into one message, in its own format.
+
+An alert stores facts (alerts/models.py); its transport renders them when it sends:
+Discord as an embed in escaped markdown, the JSON webhook as a versioned payload of plain
+text and typed values, email as plain text plus HTML. docs/alert-payloads.md documents
+each format. A transport also carries its channel kind's limits, which the delivery
+engine (alerts/delivery.py) keeps to for every channel of the kind.
 
 A transport never raises for a delivery problem: it returns an ``Outcome`` that
 says what the delivery engine should do next.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
+from html import escape
 
 import requests
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
 from alerts.choices import SEVERITY_COLOURS, ChannelKind
-from alerts.markup import as_discord, discord_escape
+from alerts.markup import Text, as_discord, as_html, as_plain, discord_escape, html_escape, times
 from alerts.models import Alert, Channel, mask_url
 
 USER_AGENT = "netmon (self-hosted monitoring)"
@@ -65,10 +74,33 @@ def truncate_markdown(text: str, limit: int) -> str:
 
 
 class Transport:
-    max_batch = 1
+    """A channel kind: its message format and its limits.
+
+    The limits, kept by alerts/delivery.py for each channel of the kind: ``max_batch``
+    alerts in one message; ``per_minute`` messages in any 60 s; ``burst``, if set, at
+    most ``count`` messages in any ``seconds``; and ``spacing``, the least time between
+    two messages, which spreads a storm evenly instead of spending the minute's budget at
+    once and then stalling. Every attempt counts, failed ones too (the receiver counts
+    them), so the spacing also spaces a failing channel's probes.
+    """
+
+    max_batch: int
+    per_minute: int
+    burst: tuple[int, float] | None
+    spacing: float
 
     def __init__(self, channel: Channel):
         self.channel = channel
+
+    @property
+    def windows(self) -> list[tuple[int, float]]:
+        """The sliding windows as (messages, seconds) that a channel's sends must fit in."""
+        return [(self.per_minute, 60.0), *([self.burst] if self.burst else [])]
+
+    def batches(self, alerts: list[Alert]) -> list[list[Alert]]:
+        """Split alerts, in order, into messages."""
+        size = self.max_batch
+        return [alerts[i : i + size] for i in range(0, len(alerts), size)]
 
     def send(self, alerts: list[Alert]) -> Outcome:
         raise NotImplementedError
@@ -127,7 +159,23 @@ def outcome_of(response: requests.Response) -> Outcome:
 
 
 class DiscordTransport(HttpTransport):
+    """Discord webhook messages of up to 10 embeds, outside text escaped (alerts/markup.py).
+
+    Discord's limits for a webhook: about 5 requests per 2 s (its rate-limit headers say
+    so) and 30 messages a minute per channel. Messages are spaced
+    ``DISCORD_MESSAGE_SPACING_SECONDS`` apart, 2 s by default: 30 a minute, evenly.
+    """
+
     max_batch = EMBEDS_PER_MESSAGE
+    per_minute = 30
+    burst = (5, 2.0)
+
+    @property
+    def spacing(self) -> float:
+        return settings.DISCORD_MESSAGE_SPACING_SECONDS
+
+    def batches(self, alerts: list[Alert]) -> list[list[Alert]]:
+        return discord_batches(alerts)
 
     def payload(self, alerts: list[Alert]) -> dict:
         embeds: list[dict] = []
@@ -146,22 +194,27 @@ class DiscordTransport(HttpTransport):
         }
 
 
-def discord_texts(alert: Alert) -> tuple[str, list[tuple[str, str]]]:
-    """The description and field values as Discord markdown, outside text escaped.
+def markup_texts(alert: Alert) -> tuple[Text, list[tuple[str, Text]]]:
+    """The description and field values as alerts/markup.py texts.
 
-    From the alert's markup; an alert without one (queued before it existed) has only
-    plain text, which is escaped whole.
+    An alert queued before markup existed has only plain text: each of its texts is one
+    data part, so every renderer escapes it whole.
     """
     markup = alert.markup or {}
     if "description" not in markup:
-        fields = [(str(name), discord_escape(str(value))) for name, value in alert.fields]
-        return discord_escape(alert.description), fields
-    fields = [(str(name), as_discord(value)) for name, value in markup["fields"]]
-    return as_discord(markup["description"]), fields
+        return alert.description, [(str(name), str(value)) for name, value in alert.fields]
+    return markup["description"], [(str(name), value) for name, value in markup["fields"]]
+
+
+def rendered_texts(
+    alert: Alert, render: Callable[[Text], str]
+) -> tuple[str, list[tuple[str, str]]]:
+    description, fields = markup_texts(alert)
+    return render(description), [(name, render(value)) for name, value in fields]
 
 
 def discord_embed(alert: Alert) -> dict:
-    description, values = discord_texts(alert)
+    description, values = rendered_texts(alert, as_discord)
     fields = [
         {
             "name": truncate(discord_escape(name), FIELD_NAME_LIMIT) or "-",
@@ -220,53 +273,136 @@ def discord_batches(alerts: list[Alert]) -> list[list[Alert]]:
     return batches
 
 
+PAYLOAD_VERSION = 1
+
+
 class WebhookTransport(HttpTransport):
-    """A generic JSON webhook: ``{"alerts": [...]}``, every text as written (no markdown)."""
+    """A generic JSON webhook: ``{"source": "netmon", "version": 1, "alerts": [...]}``.
+
+    Every text as written (no markdown, no escapes); moments also typed, as ISO 8601 UTC
+    (``created_at``, a field's ``at``). ``version`` changes only when a key changes
+    meaning or goes away; keys may be added within a version. docs/alert-payloads.md
+    has the schema.
+
+    The receiver is the user's own service: much more than Discord's 30 a minute, still
+    bounded so that a storm cannot hammer it.
+    """
 
     max_batch = 50
+    per_minute = 120
+    burst = (10, 1.0)
+    spacing = 0.0
 
     def payload(self, alerts: list[Alert]) -> dict:
         return {
             "source": "netmon",
-            "alerts": [
-                {
-                    "id": alert.pk,
-                    "kind": alert.kind,
-                    "severity": alert.severity,
-                    "title": alert.title,
-                    "description": alert.description,
-                    "host_id": alert.host.host_id if alert.host else None,
-                    "fields": {name: value for name, value in alert.fields},
-                    "url": alert.url,
-                    "created_at": alert.created_at.isoformat(),
-                }
-                for alert in alerts
-            ],
+            "version": PAYLOAD_VERSION,
+            "alerts": [webhook_alert(alert) for alert in alerts],
         }
 
 
-class EmailTransport(Transport):
-    """Plain-text email (no HTML part): texts as written; the subject on one line."""
+def webhook_alert(alert: Alert) -> dict:
+    _, fields = markup_texts(alert)
+    return {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "title": alert.title,
+        "description": alert.description,
+        "host_id": alert.host.host_id if alert.host else None,
+        # Kept from the unversioned payload: a name may repeat, and then the last wins.
+        "fields": {name: value for name, value in alert.fields},
+        "field_list": [webhook_field(name, value) for name, value in fields],
+        "url": alert.url,
+        "created_at": alert.created_at.isoformat(),
+    }
 
-    max_batch = 50
+
+def webhook_field(name: str, value: Text) -> dict:
+    field = {"name": name, "value": as_plain(value)}
+    if moments := times(value):
+        field["at"] = moments[0].isoformat()
+    return field
+
+
+class EmailTransport(Transport):
+    """Email: plain text and HTML (multipart/alternative), one mail per batch.
+
+    The text part has the texts as written; the HTML part renders the markup with every
+    outside text escaped (alerts/markup.py ``as_html``). The subject stays on one line: a
+    CR/LF in a title would be a header injection.
+
+    An inbox is read by a person: at most one mail every 15 s (4 a minute), each with
+    every alert due, up to 100. A storm of alerts becomes a few long mails, not hundreds.
+    """
+
+    max_batch = 100
+    per_minute = 4
+    burst = None
+    spacing = 15.0
 
     def send(self, alerts: list[Alert]) -> Outcome:
         recipients = [a.strip() for a in self.channel.email_to.split(",") if a.strip()]
-        subject = alerts[0].title if len(alerts) == 1 else f"{len(alerts)} netmon alerts"
-        subject = " ".join(subject.split())  # a CR/LF would be a header injection
-        body = "\n\n".join(
-            "\n".join(
-                [f"{alert.title}", alert.description, ""]
-                + [f"{name}: {value}" for name, value in alert.fields]
-                + ([alert.url] if alert.url else [])
-            )
-            for alert in alerts
-        )
+        subject = email_subject(alerts)
+        message = EmailMultiAlternatives(subject, email_text(alerts), None, recipients)
+        message.attach_alternative(email_html(alerts, subject), "text/html")
         try:
-            send_mail(truncate(subject, 200), body, None, recipients)
+            message.send()
         except (OSError, ValueError) as error:
             return Outcome("transient", f"{error.__class__.__name__}: {error}"[:300])
         return SENT
+
+
+def email_subject(alerts: list[Alert]) -> str:
+    subject = alerts[0].title if len(alerts) == 1 else f"{len(alerts)} netmon alerts"
+    return truncate(" ".join(subject.split()), 200)
+
+
+def email_text(alerts: list[Alert]) -> str:
+    return "\n\n".join(
+        "\n".join(
+            [f"{alert.title}", alert.description, ""]
+            + [f"{name}: {value}" for name, value in alert.fields]
+            + ([alert.url] if alert.url else [])
+        )
+        for alert in alerts
+    )
+
+
+def email_html(alerts: list[Alert], subject: str) -> str:
+    body = "\n".join(alert_html(alert) for alert in alerts)
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{html_escape(subject)}</title></head>\n"
+        '<body style="font-family: sans-serif; line-height: 1.4">\n'
+        f"{body}\n</body></html>\n"
+    )
+
+
+def alert_html(alert: Alert) -> str:
+    description, fields = rendered_texts(alert, as_html)
+    colour = SEVERITY_COLOURS.get(alert.severity, 0x95A5A6)
+    rows = "".join(
+        f'<tr><th style="text-align: left; vertical-align: top; padding-right: 12px">'
+        f"{html_escape(name)}</th><td>{value}</td></tr>\n"
+        for name, value in fields
+    )
+    link = ""
+    if alert.url.startswith(("http://", "https://")):
+        link = f'<p><a href="{escape(alert.url)}">Open in netmon</a></p>\n'
+    return (
+        f'<div style="border-left: 4px solid #{colour:06x}; padding-left: 12px; '
+        'margin-bottom: 24px">\n'
+        f'<h2 style="margin: 0 0 4px">{html_escape(alert.title)}</h2>\n'
+        f'<p style="margin: 0 0 8px; color: #666">{alert.get_severity_display()} · '
+        f"{alert.get_kind_display()} · #{alert.pk} · "
+        f'<time datetime="{alert.created_at.isoformat()}">'
+        f"{alert.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC</time></p>\n"
+        f"<div>{description}</div>\n"
+        + (f"<table>\n{rows}</table>\n" if rows else "")
+        + link
+        + "</div>"
+    )
 
 
 TRANSPORTS: dict[str, type[Transport]] = {
@@ -278,10 +414,3 @@ TRANSPORTS: dict[str, type[Transport]] = {
 
 def transport_for(channel: Channel) -> Transport:
     return TRANSPORTS[channel.kind](channel)
-
-
-def batches_for(channel: Channel, alerts: list[Alert]) -> list[list[Alert]]:
-    if channel.kind == ChannelKind.DISCORD:
-        return discord_batches(alerts)
-    size = TRANSPORTS[channel.kind].max_batch
-    return [alerts[i : i + size] for i in range(0, len(alerts), size)]
