@@ -1,6 +1,6 @@
-"""The alerts of log analysis: a finding at or above ANALYSIS_ALERT_MIN_SEVERITY, a source
-whose runs keep failing, its recovery, and a changed SSH host key. Queue them inside the
-run's transaction.
+"""The alerts of log analysis: a finding at or above ANALYSIS_ALERT_MIN_SEVERITY, more of
+them than a run may alert, a source whose runs keep failing, its recovery, and a changed SSH
+host key. The monitor loop queues them from the findings and run events (analysis/events.py).
 
 Finding texts come from logs (and from an LLM that read them), errors from hosts and
 providers: they go into the alerts as data (alerts/markup.py), which each transport renders
@@ -73,8 +73,9 @@ def queue_finding_alert(finding, reason: str = ""):
     )
 
 
-def queue_summary_alert(host, count: int, run) -> None:
-    """When a run has more findings to alert than ANALYSIS_MAX_ALERTS_PER_RUN."""
+def queue_summary_alert(run, count: int) -> None:
+    """When a run had more findings to alert than ANALYSIS_MAX_ALERTS_PER_RUN."""
+    host = run.host
     queue_alert(
         AlertKind.FINDING,
         Severity.WARNING,
@@ -92,57 +93,67 @@ def queue_summary_alert(host, count: int, run) -> None:
     )
 
 
-def _source_fields(source, run) -> list[tuple[str, Text]]:
+def _runs_url(run) -> str:
+    return dashboard_url(f"/admin/analysis/analysisrun/?host__id__exact={run.host.pk}")
+
+
+def _source_fields(run, streak: int) -> list[tuple[str, Text]]:
     return [
-        ("Host", host_text(source.host)),
-        ("Reads", [code(_cut(source.target, FIELD_VALUE_LIMIT - 2))]),
-        ("Failed runs in a row", str(source.failure_streak)),
-        ("Last run", str(run.pk) if run and run.pk else "-"),
+        ("Host", host_text(run.host)),
+        ("Reads", [code(_cut(run.target, FIELD_VALUE_LIMIT - 2))]),
+        ("Failed runs in a row", str(streak)),
+        ("Last run", str(run.pk)),
     ]
 
 
-def queue_failing_alert(source, run, stage: str, error: str) -> None:
-    what = "Log collection" if stage == "collection" else "Log analysis"
+def queue_failing_alert(run, streak: int) -> None:
+    """``streak``: the failed runs in a row when ``run`` reached ANALYSIS_FAILURE_ALERT_AFTER."""
+    what = "Log collection" if run.error_stage == "collection" else "Log analysis"
     queue_alert(
         AlertKind.LOG_ANALYSIS_FAILED,
         Severity.WARNING,
-        f"{what} failing for {source.host.name}",
-        f"The last {source.failure_streak} runs failed. Latest error: {_cut(error, 1500)}"
+        f"{what} failing for {run.host.name}",
+        f"The last {streak} runs failed. Latest error: {_cut(run.error, 1500)}"
         "\n\nNo further alert is sent until it works again.",
-        _source_fields(source, run),
-        source.host,
-        dashboard_url(f"/admin/analysis/analysisrun/?host__id__exact={source.host.pk}"),
+        _source_fields(run, streak),
+        run.host,
+        _runs_url(run),
     )
 
 
-def queue_recovered_alert(source, run) -> None:
+def queue_recovered_alert(run) -> None:
     queue_alert(
         AlertKind.LOG_ANALYSIS_OK,
         Severity.INFO,
-        f"Log analysis working again for {source.host.name}",
+        f"Log analysis working again for {run.host.name}",
         [
-            f"Run {run.pk if run else '-'} read and analysed the log of ",
-            code(source.host.host_id),
+            f"Run {run.pk} read and analysed the log of ",
+            code(run.host.host_id),
             " again.",
         ],
-        _source_fields(source, run)[:2],
-        source.host,
-        dashboard_url(f"/admin/analysis/analysisrun/?host__id__exact={source.host.pk}"),
+        _source_fields(run, 0)[:2],
+        run.host,
+        _runs_url(run),
     )
 
 
-def queue_host_key_changed_alert(source, run, change) -> None:
-    """A server presented another host key than the pinned one: a security event, sent on
-    the first run that sees it (not after ANALYSIS_FAILURE_ALERT_AFTER), once per change."""
-    endpoint = f"{change.host}:{change.port}"
+def host_key_details(change) -> dict[str, str]:
+    """What the host-key alert says of ``change`` (an ``analysis.ssh.HostKeyChanged``), kept
+    on the run's event: the pinned key may be replaced before the alert is written."""
     pinned, presented = (
         f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
         for key in (change.pinned, change.presented)
     )
+    return {"endpoint": f"{change.host}:{change.port}", "pinned": pinned, "presented": presented}
+
+
+def queue_host_key_changed_alert(run, endpoint: str, pinned: str, presented: str) -> None:
+    """A server presented another host key than the pinned one: a security event, sent on
+    the first run that sees it (not after ANALYSIS_FAILURE_ALERT_AFTER), once per change."""
     queue_alert(
         AlertKind.LOG_ANALYSIS_FAILED,
         Severity.ERROR,
-        f"SSH host key changed for {source.host.name} ({endpoint})",
+        f"SSH host key changed for {run.host.name} ({endpoint})",
         [
             "The SSH server at ",
             code(endpoint),
@@ -160,7 +171,7 @@ def queue_host_key_changed_alert(source, run, change) -> None:
             "(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and accept it in the admin (SSH host "
             "keys). Until then every run of this source fails.",
         ],
-        [("Host", host_text(source.host)), ("SSH server", [code(endpoint)]), ("Run", str(run.pk))],
-        source.host,
+        [("Host", host_text(run.host)), ("SSH server", [code(endpoint)]), ("Run", str(run.pk))],
+        run.host,
         dashboard_url("/admin/analysis/sshhostkey/"),
     )

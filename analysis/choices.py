@@ -21,6 +21,15 @@ class Trigger(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class RunEventKind(models.TextChoices):
+    """What a run saw that alerts, beyond its findings (analysis/events.py)."""
+
+    FINDINGS_HELD_BACK = "held_back", "More findings than one run may alert"
+    HOST_KEY_CHANGED = "host_key", "SSH host key changed"
+    FAILING = "failing", "Runs keep failing"
+    RECOVERED = "recovered", "Working again"
+
+
 class FindingSeverity(models.TextChoices):
     INFO = "info", "Info"
     LOW = "low", "Low"

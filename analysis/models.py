@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.utils.timezone import now
 
 from alerts.models import Alert
@@ -16,6 +17,7 @@ from analysis.choices import (
     Analyzer,
     FindingSeverity,
     Method,
+    RunEventKind,
     RunStatus,
     Trigger,
     TrustOrigin,
@@ -189,7 +191,12 @@ def fingerprint(host_id: str, category: str, key: str) -> str:
 
 
 class Finding(models.Model):
-    """One issue on one host. Found again in a later run, it is the same row, counted."""
+    """One issue on one host. Found again in a later run, it is the same row, counted.
+
+    It is also the event of its alerts: a run that finds it worth an alert (``should_alert``)
+    sets ``alert_due_at`` and the reason, and the monitor loop sends it (analysis/events.py),
+    clearing the one and setting ``alerted_at``, ``alerted_severity`` and ``alert``.
+    """
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="findings")
     fingerprint = models.CharField(max_length=64, unique=True, editable=False)
@@ -215,12 +222,29 @@ class Finding(models.Model):
     )
     alerted_at = models.DateTimeField(null=True, blank=True)
     alerted_severity = models.CharField(max_length=10, blank=True)
+    alert_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="a run found it worth an alert, not sent yet",
+    )
+    alert_reason = models.CharField(
+        max_length=200, blank=True, editable=False, help_text="why it alerts again, if it does"
+    )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at", "-id"]
-        indexes = [models.Index(fields=["host", "last_seen_at"], name="finding_host_seen_idx")]
+        indexes = [
+            models.Index(fields=["host", "last_seen_at"], name="finding_host_seen_idx"),
+            # What the monitor loop reads every cycle: usually nothing.
+            models.Index(
+                fields=["alert_due_at"],
+                name="finding_alert_due_idx",
+                condition=Q(alert_due_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.host.host_id}: {self.title}"
@@ -249,6 +273,30 @@ class Finding(models.Model):
             return False
         hours = settings.ANALYSIS_REALERT_HOURS
         return bool(hours) and quiet_since >= timedelta(hours=hours)
+
+
+class RunEvent(models.Model):
+    """Something a run saw that alerts, besides its findings: more findings than it may
+    alert, a changed SSH host key, the failure streak reaching ANALYSIS_FAILURE_ALERT_AFTER,
+    the first good run after it. Written in the run's transaction, alerted by the monitor
+    loop (analysis/events.py); ``details`` keeps what the alert says as the run saw it."""
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=RunEventKind.choices)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"], name="runevent_unalerted_idx", condition=Q(alerted_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (run {self.run_id})"
 
 
 class SSHHostKey(models.Model):

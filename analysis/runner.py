@@ -6,6 +6,10 @@ recorded on the run, counted on the source (the Nth failure in a row raises one 
 next success one recovery notice) and the worker goes on. A changed SSH host key is a
 security event: it is alerted on the first run that sees it, once per change.
 
+A run queues no alert itself: in its transaction it marks the findings that deserve one
+(``Finding.alert_due_at``) and records its other events (``RunEvent``); the monitor loop
+alerts them within a cycle (analysis/events.py).
+
 Failures are recorded with a kind and netmon's own message (CollectionError, LLMError);
 an unexpected exception only by its class, because its text may carry anything (the
 traceback goes to the server log).
@@ -21,12 +25,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analysis import alerts, host_keys, log_config
-from analysis.choices import SEVERITY_RANK, RunStatus, Trigger
+from analysis import host_keys, log_config
+from analysis.alerts import host_key_details
+from analysis.choices import SEVERITY_RANK, RunEventKind, RunStatus, Trigger
 from analysis.collection import Collected, collect
 from analysis.findings import FoundIssue, merge, merge_into
 from analysis.llm import LLMClient, LLMError, Usage, llm_configured
-from analysis.models import AnalysisRun, Finding, LogSource, fingerprint
+from analysis.models import AnalysisRun, Finding, LogSource, RunEvent, fingerprint
 from analysis.prompt import analyse_with_llm
 from analysis.redact import redact_lines
 from analysis.rules import RuleAnalyser
@@ -54,7 +59,7 @@ class Failure:
 class RunOutcome:
     run: AnalysisRun
     issues: list[FoundIssue] = field(default_factory=list)
-    alerts: int = 0
+    alerts: int = 0  # finding alerts the run made due (the monitor loop sends them)
 
     @property
     def ok(self) -> bool:
@@ -195,7 +200,8 @@ def _finish(
     dry_run: bool,
     failure: Failure | None,
 ) -> int:
-    """Record the outcome: findings, alerts, cursor, the source's failure streak."""
+    """Record the outcome: findings, their alerts due, the run's events, cursor, the source's
+    failure streak. Returns the finding alerts made due."""
     now = timezone.now()
     run.finished_at = now
     run.status = RunStatus.FAILED if failure else RunStatus.OK
@@ -208,7 +214,7 @@ def _finish(
     run.findings_count = len(issues)
     if dry_run:
         return 0
-    sent = 0
+    due = 0
     with transaction.atomic():
         current = LogSource.objects.select_for_update().select_related("host").get(pk=source.pk)
         fields = [
@@ -223,21 +229,26 @@ def _finish(
             current.cursor = collected.cursor
             fields.append("cursor")
         if issues:
-            sent = store_findings(current.host, issues, run, now)
+            due = store_findings(current.host, issues, run, now)
         if failure:
             current.failure_streak += 1
             current.last_error, current.last_error_kind = run.error, run.error_kind
-            if failure.host_key_change and host_keys.record_change(failure.host_key_change):
-                alerts.queue_host_key_changed_alert(current, run, failure.host_key_change)
+            change = failure.host_key_change
+            if change and host_keys.record_change(change):
+                RunEvent.objects.create(
+                    run=run, kind=RunEventKind.HOST_KEY_CHANGED, details=host_key_details(change)
+                )
             if (
                 current.failure_streak >= settings.ANALYSIS_FAILURE_ALERT_AFTER
                 and not current.failure_alerted
             ):
                 current.failure_alerted = True
-                alerts.queue_failing_alert(current, run, failure.stage, run.error)
+                RunEvent.objects.create(
+                    run=run, kind=RunEventKind.FAILING, details={"streak": current.failure_streak}
+                )
         else:
             if current.failure_alerted:
-                alerts.queue_recovered_alert(current, run)
+                RunEvent.objects.create(run=run, kind=RunEventKind.RECOVERED)
             current.failure_streak = 0
             current.failure_alerted = False
             current.last_error, current.last_error_kind = "", ""
@@ -245,7 +256,7 @@ def _finish(
             fields.append("last_success_at")
         current.save(update_fields=fields)
         run.save()
-    return sent
+    return due
 
 
 def _same_target(before: LogSource, after: LogSource) -> bool:
@@ -254,34 +265,40 @@ def _same_target(before: LogSource, after: LogSource) -> bool:
 
 
 def store_findings(host, issues: list[FoundIssue], run: AnalysisRun, now: datetime) -> int:
-    """Create or update one finding per issue (by fingerprint) and queue the alerts they
-    deserve, at most ANALYSIS_MAX_ALERTS_PER_RUN (then one summary). Returns alerts queued."""
+    """Create or update one finding per issue (by fingerprint) and mark the alerts they
+    deserve due, at most ANALYSIS_MAX_ALERTS_PER_RUN (the rest: one summary event).
+
+    The decision is taken here because only this sighting knows how long the finding was
+    quiet; the monitor loop sends it. A finding whose alert is due already (not sent yet)
+    stays due as it is: one alert, with the finding as it is then. Returns alerts made due.
+    """
     try:
         with transaction.atomic():
             sightings = _upsert_all(host, issues, run, now)
     except IntegrityError:  # a finding created meanwhile by another run: one by one
         sightings = [_upsert(host, issue, run, now) for issue in issues]
-    sent, held_back = 0, 0
+    due, held_back = 0, 0
     for finding, quiet in sightings:
-        if not finding.should_alert(quiet):
+        if finding.alert_due_at is not None or not finding.should_alert(quiet):
             continue
-        if sent >= settings.ANALYSIS_MAX_ALERTS_PER_RUN:
+        if due >= settings.ANALYSIS_MAX_ALERTS_PER_RUN:
             held_back += 1
             continue
-        reason = ""
+        finding.alert_reason = ""
         if finding.alerted_severity:
-            reason = (
+            finding.alert_reason = (
                 "Severity rose since the last alert."
                 if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[finding.alerted_severity]
                 else f"Seen again after {_hours(quiet)} without it."
             )
-        finding.alert = alerts.queue_finding_alert(finding, reason)
-        finding.alerted_at, finding.alerted_severity = now, finding.severity
-        finding.save(update_fields=["alert", "alerted_at", "alerted_severity"])
-        sent += 1
+        finding.alert_due_at = now
+        finding.save(update_fields=["alert_due_at", "alert_reason"])
+        due += 1
     if held_back:
-        alerts.queue_summary_alert(host, held_back, run)
-    return sent
+        RunEvent.objects.create(
+            run=run, kind=RunEventKind.FINDINGS_HELD_BACK, details={"count": held_back}
+        )
+    return due
 
 
 UPDATED_FIELDS = [

@@ -98,6 +98,8 @@ class OutageAdmin(ReadOnlyAdmin):
         "opened_at",
         "failed_checks",
         "failing_targets",
+        "start_alerted_at",
+        "end_alerted_at",
     ]
     readonly_fields = fields
     inlines = [CheckInline]

@@ -1,8 +1,9 @@
 """What an outage of our own link alerts: when it opens, and when it ends with its duration.
 
-Both go through the outbox, in the transaction that records the check. While the link is
-down the outbox cannot deliver to Discord; it retries, so both usually arrive once the link
-is back, e.g. "Internet was down 14:02–14:37 UTC (35 min)".
+Both go through the outbox, queued by the monitor loop from the outage row
+(connectivity/events.py) within one cycle of the check that opened or closed it. While the
+link is down the outbox cannot deliver to Discord; it retries, so both usually arrive once
+the link is back, e.g. "Internet was down 14:02–14:37 UTC (35 min)".
 
 Target names come from the configuration and errors from the network: both go in as data
 (alerts/markup.py), never as markdown.
@@ -19,7 +20,7 @@ from alerts.outbox import queue_alert
 from netmon.durations import human_duration
 
 if TYPE_CHECKING:
-    from connectivity.models import ConnectivityCheck, Outage
+    from connectivity.models import Outage
 
 MAX_LISTED = 10
 
@@ -45,13 +46,15 @@ def _url(outage: "Outage") -> str:
     return f"{settings.NETMON_BASE_URL}/admin/connectivity/outage/{outage.pk}/change/"
 
 
-def queue_outage_started(outage: "Outage", check: "ConnectivityCheck") -> None:
+def queue_outage_started(outage: "Outage") -> None:
+    """From the outage alone: the check that opened it may be gone (pruned, deleted)."""
     queue_alert(
         AlertKind.OUTAGE_STARTED,
         Severity.ERROR,
         f"Internet down since {outage.started_at:%H:%M} UTC",
-        f"{check.targets_failed} of {check.targets_total} connectivity targets failed in "
-        f"{outage.failed_checks} checks in a row. Host deadlines wait while the link is down.",
+        f"{outage.failed_checks} connectivity checks in a row failed, "
+        f"{len(outage.failing_targets)} target(s) failing. Host deadlines wait while the "
+        "link is down.",
         [
             ("Down since", [timestamp(outage.started_at)]),
             ("Failed checks", str(outage.failed_checks)),

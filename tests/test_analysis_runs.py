@@ -24,6 +24,7 @@ from alerts.outbox import queue_alert
 from alerts.transports import DESCRIPTION_LIMIT, discord_embed, truncate_markdown
 from analysis import host_keys, log_config
 from analysis.choices import TrustOrigin
+from analysis.events import alert_analysis
 from analysis.models import AnalysisRun, Finding, LogSource
 from analysis.runner import run_source
 from analysis.tasks import cleanup, queue_due
@@ -81,6 +82,13 @@ def llm(settings):
 def append(path: Path, lines: list[str]) -> None:
     with path.open("a") as handle:
         handle.writelines(f"{line}\n" for line in lines)
+
+
+def analyse(source: LogSource):
+    """A run, then the monitor loop's step that sends the alerts the run made due."""
+    outcome = run_source(source.pk)
+    alert_analysis(timezone.now())
+    return outcome
 
 
 def finding_alerts() -> list[Alert]:
@@ -196,7 +204,7 @@ def test_yaml_export_and_import_carry_the_block(make_host):
 def test_a_run_stores_findings_and_moves_the_cursor(source, log_file):
     append(log_file, BRUTE_FORCE)
 
-    outcome = run_source(source.pk)
+    outcome = analyse(source)
 
     run = AnalysisRun.objects.get()
     assert (run.status, run.lines_read, run.findings_count, run.analyzers) == ("ok", 25, 1, "rules")
@@ -220,10 +228,10 @@ def test_a_run_stores_findings_and_moves_the_cursor(source, log_file):
 
 def test_the_same_issue_in_later_runs_is_one_finding_and_one_alert(source, log_file):
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
-    run_source(source.pk)  # nothing new
+    analyse(source)
+    analyse(source)  # nothing new
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
 
     finding = Finding.objects.get()
     assert (finding.count, finding.events) == (2, 50)
@@ -233,27 +241,27 @@ def test_the_same_issue_in_later_runs_is_one_finding_and_one_alert(source, log_f
 
 def test_an_issue_back_after_a_quiet_day_alerts_again_unless_acknowledged(source, log_file):
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
     Finding.objects.update(last_seen_at=timezone.now() - timedelta(hours=25))
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
     assert len(finding_alerts()) == 2
     assert "Seen again after 25 h without it." in finding_alerts()[1].description
 
     Finding.objects.get().acknowledge("ops")
     Finding.objects.update(last_seen_at=timezone.now() - timedelta(hours=25))
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
     assert len(finding_alerts()) == 2
 
 
 def test_a_rise_in_severity_alerts_again(source, log_file):
     append(log_file, BRUTE_FORCE[:6])  # medium: stored, not alerted
-    run_source(source.pk)
+    analyse(source)
     assert Finding.objects.get().severity == "medium" and finding_alerts() == []
 
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
 
     assert Finding.objects.get().severity == "high"
     assert len(finding_alerts()) == 1
@@ -263,7 +271,7 @@ def test_the_alert_threshold_is_configurable(source, log_file, settings):
     settings.ANALYSIS_ALERT_MIN_SEVERITY = "medium"
     append(log_file, BRUTE_FORCE[:6])
 
-    run_source(source.pk)
+    analyse(source)
 
     assert finding_alerts()[0].severity == "warning"
 
@@ -277,7 +285,7 @@ def test_alerts_per_run_are_capped_with_one_summary(source, log_file, settings):
     ]
     append(log_file, lines)
 
-    run_source(source.pk)
+    analyse(source)
 
     alerts = finding_alerts()
     assert len(alerts) == 3 and alerts[-1].title == "Edge Firewall: 3 more log findings"
@@ -290,9 +298,9 @@ def test_a_clash_with_a_concurrent_insert_falls_back_to_one_by_one(source, log_f
 
     monkeypatch.setattr("analysis.runner._upsert_all", clash)
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
 
     finding = Finding.objects.get()
     assert (finding.count, finding.runs.count(), len(finding_alerts())) == (2, 2, 1)
@@ -301,7 +309,7 @@ def test_a_clash_with_a_concurrent_insert_falls_back_to_one_by_one(source, log_f
 def test_repeated_collection_failures_raise_one_alert_then_a_recovery(source, log_file):
     log_file.unlink()
     for _ in range(5):
-        run_source(source.pk)
+        analyse(source)
 
     runs = list(AnalysisRun.objects.order_by("id"))
     assert [run.status for run in runs] == ["failed"] * 5
@@ -314,8 +322,8 @@ def test_repeated_collection_failures_raise_one_alert_then_a_recovery(source, lo
     assert (source.failure_streak, source.failure_alerted) == (5, True)
 
     log_file.write_text("")
-    run_source(source.pk)
-    run_source(source.pk)
+    analyse(source)
+    analyse(source)
 
     [recovered] = Alert.objects.filter(kind=AlertKind.LOG_ANALYSIS_OK)
     assert recovered.title == "Log analysis working again for Edge Firewall"
@@ -326,10 +334,10 @@ def test_repeated_collection_failures_raise_one_alert_then_a_recovery(source, lo
 
 def test_fewer_failures_than_the_limit_alert_nothing(source, log_file):
     log_file.unlink()
-    run_source(source.pk)
-    run_source(source.pk)
+    analyse(source)
+    analyse(source)
     log_file.write_text("")
-    run_source(source.pk)
+    analyse(source)
 
     assert not Alert.objects.exists()
 
@@ -362,6 +370,7 @@ def test_a_dry_run_stores_and_sends_nothing(source, log_file):
     append(log_file, BRUTE_FORCE)
 
     outcome = run_source(source, dry_run=True)
+    alert_analysis(timezone.now())
 
     assert [issue.key for issue in outcome.issues] == ["203.0.113.7"]
     assert not AnalysisRun.objects.exists() and not Finding.objects.exists()
@@ -488,7 +497,7 @@ def test_repeated_llm_failures_alert_once(source, log_file, llm):
     for _ in range(4):
         llm.queue(FakeLLM.server_error(), FakeLLM.server_error())
         append(log_file, BRUTE_FORCE[:1])
-        run_source(source.pk)
+        analyse(source)
 
     [alert] = Alert.objects.filter(kind=AlertKind.LOG_ANALYSIS_FAILED)
     assert alert.title == "Log analysis failing for Edge Firewall"
@@ -529,7 +538,7 @@ def test_log_lines_cannot_mention_inject_or_leak(source, log_file, llm, discord)
         }
     )
 
-    run_source(source.pk)
+    analyse(source)
     dispatch_due()
 
     sent = json.dumps(llm.calls)
@@ -565,7 +574,7 @@ def test_long_evidence_fits_discords_limits(source, log_file):
         log_file,
         [line.replace("for root", "for invalid user " + "y" * 400) for line in BRUTE_FORCE],
     )
-    run_source(source.pk)
+    analyse(source)
 
     embed = discord_embed(finding_alerts()[0])
 
@@ -633,7 +642,7 @@ def test_analyze_logs_prints_the_findings(source, log_file):
     assert "Read 25 new line(s)" in output
     assert "- [high] brute_force: SSH brute force from 203.0.113.7: 25 failed logins" in output
     assert "| Mar  3 10:00:00 gw sshd[4000]" in output
-    assert "ok; 1 alert(s) queued." in output
+    assert "ok; 1 alert(s) due, sent by the monitor loop." in output
     assert AnalysisRun.objects.get().trigger == "manual"
 
 
@@ -660,7 +669,7 @@ def test_analyze_logs_errors(source, log_file, make_host):
 
 def test_runs_and_findings_api(api, read_key, source, log_file, make_host):
     append(log_file, BRUTE_FORCE)
-    run_source(source.pk)
+    analyse(source)
     log_file.unlink()
     run_source(source.pk)
 

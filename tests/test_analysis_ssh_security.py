@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 from django.test import Client
+from django.utils import timezone
 from fakes import FakeDiscord, FakeLLM, Reply
 from fakes.ssh import SSHServer, generate_key
 
@@ -22,6 +23,7 @@ from alerts.choices import AlertKind, Severity
 from alerts.delivery import dispatch_due
 from alerts.models import Alert
 from analysis import log_config
+from analysis.events import alert_analysis
 from analysis.models import AnalysisRun, LogSource, SSHHostKey
 from analysis.runner import run_source
 from hosts.config_io import ConfigError, apply_import, plan_import
@@ -117,6 +119,7 @@ def source_of(admin_api, block: dict) -> LogSource:
 
 def everything_shown(reader: Client, discord: FakeDiscord | None = None) -> str:
     """What a reader of the runs API, and the alert channel, get to see."""
+    alert_analysis(timezone.now())  # the monitor loop's steps: queue, then deliver
     dispatch_due()
     shown = [reader.get(RUNS).content.decode()]
     shown += [reader.get(f"{RUNS}/{run.pk}").content.decode() for run in AnalysisRun.objects.all()]
@@ -374,7 +377,9 @@ def test_a_changed_host_key_is_refused_before_authentication_and_alerted_at_once
     new = server.host_key.get_fingerprint("sha256")
 
     changed = run_source(source.pk).run
+    assert alert_analysis(timezone.now()) == 1
     run_source(source.pk)  # seen again: no second alert
+    assert alert_analysis(timezone.now()) == 0
 
     assert (changed.status, changed.error_kind) == ("failed", "host_key_changed")
     assert old in changed.error and new in changed.error
@@ -391,6 +396,7 @@ def test_a_changed_host_key_is_refused_before_authentication_and_alerted_at_once
 
     server.replace_host_key(generate_key())  # another change: one more alert
     run_source(source.pk)
+    alert_analysis(timezone.now())
     assert len(host_key_alerts()) == 2
 
 

@@ -21,6 +21,7 @@ from connectivity.config import (
     parse_target,
     parse_targets,
 )
+from connectivity.events import alert_outages
 from connectivity.health import link_health
 from connectivity.models import ConnectivityCheck, LinkState, Outage, link_is_up
 from connectivity.probes import probe_all
@@ -255,6 +256,7 @@ def test_outage_opens_after_consecutive_failures_and_closes_with_its_duration(th
         "error": "HTTP: HTTP 503",
     }
     assert ConnectivityCheck.objects.filter(outage=outage).count() == 3
+    assert alert_outages(minutes(10)) == 1  # the monitor loop's step
     assert kinds() == ["outage_started"]
     started = Alert.objects.get()
     assert started.title == "Internet down since 14:02 UTC" and started.severity == "error"
@@ -264,6 +266,7 @@ def test_outage_opens_after_consecutive_failures_and_closes_with_its_duration(th
     assert run_check(minutes(35))[1] == "closed"
     outage.refresh_from_db()
     assert outage.ended_at == minutes(35) and outage.duration() == timedelta(minutes=35)
+    assert alert_outages(minutes(35)) == 1
     assert kinds() == ["outage_started", "outage_ended"]
     ended = Alert.objects.get(kind="outage_ended")
     assert ended.title == "Internet was down 14:02–14:37 UTC (35 min)"
@@ -273,6 +276,7 @@ def test_outage_opens_after_consecutive_failures_and_closes_with_its_duration(th
     state = LinkState.load()
     assert state.open_outage is None and state.link_up is True
     assert run_check(minutes(40))[1] == ""
+    assert alert_outages(minutes(40)) == 0
     assert kinds() == ["outage_started", "outage_ended"]
 
 
@@ -559,7 +563,8 @@ def test_command_exits_non_zero_when_the_link_is_down(three_targets, capsys):
     with pytest.raises(CommandError):
         call_command("check_connectivity")
     assert "Recorded: an outage was opened." in capsys.readouterr().out
-    assert kinds() == ["outage_started"]
+    assert kinds() == []  # the monitor loop alerts it
+    assert alert_outages(timezone.now()) == 1 and kinds() == ["outage_started"]
 
 
 @pytest.mark.django_db

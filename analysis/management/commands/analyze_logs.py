@@ -58,6 +58,9 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write("Dry run: nothing was stored or sent.")
         else:
-            self.stdout.write(f"Run {run.pk}: {run.status}; {outcome.alerts} alert(s) queued.")
+            self.stdout.write(
+                f"Run {run.pk}: {run.status}; {outcome.alerts} alert(s) due, sent by the "
+                "monitor loop."
+            )
         if run.error:
             raise CommandError(f"The run failed ({run.error_stage}): {run.error}")
