@@ -148,12 +148,11 @@ class Alert(models.Model):
             Alert.objects.filter(pk=self.pk).update(state=state)
 
     def acknowledge(self, by: str) -> None:
+        """Someone saw it: a host's "still down" reminders stop (hosts/alerting.py)."""
         if self.acknowledged_at is None:
             self.acknowledged_at = now()
             self.acknowledged_by = by[:150]
             self.save(update_fields=["acknowledged_at", "acknowledged_by"])
-        if self.host_id and self.kind in (AlertKind.HOST_DOWN, AlertKind.HOST_REMINDER):
-            Host.objects.filter(pk=self.host_id).update(next_reminder_at=None)
 
 
 class Delivery(models.Model):

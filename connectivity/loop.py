@@ -15,10 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from connectivity.models import LinkState
-from hosts import schedule
-from hosts.choices import HostStatus
 from hosts.models import Host
-from hosts.sweep import postpone_deadlines
 
 FIELDS = (
     "last_check_id",
@@ -85,23 +82,4 @@ def hold_deadlines(link: LinkView | None, now: datetime) -> int:
     since = link.hold_since(now) if link else None
     if since is None:
         return 0
-    return postpone_deadlines(since, now)
-
-
-def restart_deadlines(since: datetime, back_at: datetime) -> int:
-    """After an outage: up hosts whose deadline lies after ``since`` get at least the
-    deadline a heartbeat at ``back_at`` would give them; returns how many were moved.
-
-    Remote hosts could not report while the link was down, and after it is back a
-    healthy one reports at its next scheduled time — up to a whole period later. Only
-    ever moves deadlines later; a heartbeat arriving meanwhile wins (conditional update).
-    """
-    moved = 0
-    hosts = Host.objects.filter(status=HostStatus.UP, next_deadline__gt=since)
-    for host in hosts.iterator():
-        deadline = schedule.next_deadline(host.get_schedule(), back_at).deadline
-        if deadline > host.next_deadline:
-            moved += Host.objects.filter(
-                pk=host.pk, status=HostStatus.UP, next_deadline=host.next_deadline
-            ).update(next_deadline=deadline)
-    return moved
+    return Host.objects.postpone_deadlines(since, now)

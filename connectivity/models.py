@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils.timezone import now as timezone_now
 
 from connectivity.probes import TargetResult
@@ -21,6 +22,9 @@ class Outage(models.Model):
 
     It starts at the first of the failed checks that opened it and ends at the first of
     the successful checks that closed it: the link was seen down, and up again, then.
+
+    The row is also the event the monitor loop alerts (connectivity/events.py): the two
+    markers say when its start and its end were alerted, each exactly once.
     """
 
     started_at = models.DateTimeField(db_index=True, help_text="first failed check")
@@ -34,9 +38,24 @@ class Outage(models.Model):
     failing_targets = models.JSONField(
         default=list, blank=True, help_text='[{"target", "failures", "error"}, …]'
     )
+    start_alerted_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="when its start was alerted"
+    )
+    end_alerted_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="when its end was alerted"
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        indexes = [
+            # What the monitor loop reads every cycle: outages not alerted to their end yet
+            # (the ongoing one, and any it has still to alert), a handful of rows at most.
+            models.Index(
+                fields=["started_at"],
+                name="outage_unalerted_idx",
+                condition=Q(end_alerted_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         end = f"{self.ended_at:%Y-%m-%d %H:%M}" if self.ended_at else "now"
@@ -149,9 +168,10 @@ class LinkState(models.Model):
     def record_check(cls, check: "ConnectivityCheck", now: datetime) -> str:
         """Save ``check`` and move the state on: "opened", "closed" or "" (no change).
 
-        Opening queues the outage alert; closing queues the recovery alert and gives the
-        hosts we could not hear meanwhile time to report: the deadline of a heartbeat at
-        the moment the link came back, and at least one grace period from now.
+        Closing gives the hosts we could not hear meanwhile time to report: the deadline
+        of a heartbeat at the moment the link came back, and at least one grace period from
+        now. Neither queues an alert: the outage row is the event, which the monitor loop
+        alerts within one cycle (connectivity/events.py).
         """
         with transaction.atomic():
             cls.objects.get_or_create(pk=1)
@@ -162,9 +182,7 @@ class LinkState(models.Model):
             return state._advance(check, now)
 
     def _advance(self, check: ConnectivityCheck, now: datetime) -> str:
-        from connectivity.alerts import queue_outage_ended, queue_outage_started
-        from connectivity.loop import restart_deadlines
-        from hosts.sweep import postpone_deadlines
+        from hosts.models import Host
 
         at = check.checked_at
         event = ""
@@ -178,9 +196,8 @@ class LinkState(models.Model):
                 outage.ended_at = self.up_since
                 outage.save(update_fields=["ended_at"])
                 self.open_outage = None
-                queue_outage_ended(outage)
-                restart_deadlines(outage.started_at, outage.ended_at)
-                postpone_deadlines(outage.started_at, now)
+                Host.objects.restart_deadlines(outage.started_at, outage.ended_at)
+                Host.objects.postpone_deadlines(outage.started_at, now)
                 event = "closed"
         else:
             if self.failure_streak == 0:
@@ -192,7 +209,6 @@ class LinkState(models.Model):
                 outage.save(update_fields=["failed_checks", "failing_targets"])
             elif self.failure_streak >= settings.CONNECTIVITY_FAILURES_TO_OPEN:
                 outage = self._open_outage(check)
-                queue_outage_started(outage, check)
                 event = "opened"
         if outage and outage.ongoing:
             check.outage = outage

@@ -1,12 +1,11 @@
 """The heartbeat path: authenticate a host and record its heartbeat.
 
 Kept lean on purpose, it is the busiest code in the product: one indexed
-SELECT, then one short write transaction with an INSERT and a conditional
-UPDATE. These three statements are plain SQL, written once below: building
-them with the ORM cost more CPU than running them, and on SQLite that work
-happened while holding the database's single write lock. Only a host that
-changes state (first heartbeat, recovery, paused) takes the slower ORM path
-that locks the row and records the transition.
+SELECT, then one short write transaction with an INSERT and the host's
+conditional UPDATE (hosts/receiving.py, as hosts own their rows). The SELECT
+and the INSERT are plain SQL, written once below: building them with the ORM
+cost more CPU than running them, and on SQLite that work happened while
+holding the database's single write lock.
 """
 
 from datetime import datetime
@@ -14,9 +13,8 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from heartbeats.models import Heartbeat
-from hosts.choices import HostStatus
 from hosts.models import Host
-from hosts.schedule import next_deadline
+from hosts.receiving import receive_heartbeat
 from netmon.tokens import hash_token, token_matches
 
 _WANTED = {
@@ -42,10 +40,6 @@ _INSERT_HEARTBEAT = (
     f"INSERT INTO {Heartbeat._meta.db_table} "
     "(host_id, received_at, source_ip, user_agent, body) VALUES (%s, %s, %s, %s, %s)"
 )
-_UPDATE_UP_HOST = (
-    f"UPDATE {_HOSTS} SET last_heartbeat_at = %s, next_expected_at = %s, next_deadline = %s, "
-    "updated_at = %s WHERE id = %s AND status = %s"
-)
 
 
 def authenticate(host_id: str, token: str) -> Host | None:
@@ -68,19 +62,8 @@ def record_heartbeat(
     host: Host, at: datetime, source_ip: str | None, user_agent: str, body: str
 ) -> Host:
     """Store the heartbeat and move the host's deadline; returns the host as now stored."""
-    due = next_deadline(host.get_schedule(), at)
-    adapt = connection.ops.adapt_datetimefield_value
-    stamp, expected, deadline = adapt(at), adapt(due.expected_at), adapt(due.deadline)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_INSERT_HEARTBEAT, [host.pk, stamp, source_ip, user_agent, body])
-        cursor.execute(
-            _UPDATE_UP_HOST, [stamp, expected, deadline, stamp, host.pk, HostStatus.UP.value]
-        )
-        if cursor.rowcount:
-            host.status = HostStatus.UP
-            host.last_heartbeat_at = at
-            host.next_expected_at, host.next_deadline = due.expected_at, due.deadline
-            return host
-        locked = Host.objects.select_for_update().get(pk=host.pk)
-        locked.receive_heartbeat(at)
-        return locked
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_HEARTBEAT, [host.pk, stamp, source_ip, user_agent, body])
+        return receive_heartbeat(host, at)

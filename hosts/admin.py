@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from analysis.admin import LogSourceInline
-from hosts.models import Host, StatusChange
+from hosts.models import Host, ReceptionGap, StatusChange
 
 
 @admin.register(Host)
@@ -91,8 +91,7 @@ class HostAdmin(admin.ModelAdmin):
     def rotate_tokens(self, request, queryset):
         with transaction.atomic():
             for host in queryset.select_for_update():
-                token = host.set_new_token()
-                host.save(update_fields=["token_hash", "token_prefix", "updated_at"])
+                token = host.rotate_token()
                 messages.warning(
                     request,
                     f"New token for {host.host_id}: {token} — copy it now, it is not shown again.",
@@ -106,6 +105,20 @@ class StatusChangeAdmin(admin.ModelAdmin):
     search_fields = ["host__host_id", "reason"]
     list_select_related = ["host"]
     readonly_fields = ["host", "at", "from_status", "to_status", "reason"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReceptionGap)
+class ReceptionGapAdmin(admin.ModelAdmin):
+    """Times netmon could not receive heartbeats: written by the monitor loop, read here."""
+
+    list_display = ["started_at", "ended_at", "cause", "hosts_rescheduled"]
+    list_filter = ["cause"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -1,4 +1,11 @@
-"""What a host's state change alerts: down, recovered, flapping, still down.
+"""What a host's state changes alert: down, recovered, flapping, still down.
+
+Each transition writes a ``StatusChange`` event (hosts/querysets.py, hosts/models.py);
+every monitor cycle, right after the sweep, ``alert_status_changes`` claims the events not
+handled yet and queues the alerts they call for in the outbox (alerts/outbox.py) — in
+the claim's transaction, so an event is alerted exactly once however many monitors run,
+and in order per host. A flip found by the sweep is alerted in the same cycle; a
+recovery (written by the heartbeat) in the next one.
 
 Host names and ids are written by whoever registers a host: they go into the alerts as
 data (alerts/markup.py), never as markdown.
@@ -8,9 +15,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from alerts.choices import AlertKind, Severity
 from alerts.markup import Part, Text, code, timestamp
+from alerts.models import Alert
 from alerts.outbox import dashboard_url, queue_alert
 from hosts.choices import HostStatus, ScheduleType
 from hosts.models import Host, StatusChange
@@ -49,15 +58,38 @@ def _host_url(host: Host) -> str:
     return dashboard_url(f"/api/v1/dashboard/hosts/{host.host_id}")
 
 
-def on_status_change(sender, host: Host, change: StatusChange, since: datetime, **kwargs) -> None:
+BATCH = 500
+
+
+def alert_status_changes(now: datetime) -> int:
+    """Turn the events not alerted yet into their alerts, oldest first; returns how many
+    events were handled."""
+    handled = 0
+    pending = StatusChange.objects.filter(alerted_at__isnull=True).order_by("at", "id")
+    for change in pending[:BATCH]:
+        with transaction.atomic():
+            host = Host.objects.select_for_update().filter(pk=change.host_id).first()
+            earlier = StatusChange.objects.filter(
+                host_id=change.host_id, alerted_at__isnull=True
+            ).filter(Q(at__lt=change.at) | Q(at=change.at, id__lt=change.id))
+            if host is None or earlier.exists():
+                continue  # deleted meanwhile (cascade); or another monitor is behind it
+            if StatusChange.objects.filter(pk=change.pk, alerted_at__isnull=True).update(
+                alerted_at=now
+            ):
+                alert_status_change(host, change)
+                handled += 1
+    return handled
+
+
+def alert_status_change(host: Host, change: StatusChange) -> None:
     """Queue the alert a transition calls for, muting flips of a flapping host."""
     if change.to_status not in (HostStatus.UP, HostStatus.DOWN):
         return
     if change.from_status not in (HostStatus.UP, HostStatus.DOWN):
         return  # first heartbeat, or back from a pause: nothing went wrong
     if host.flapping_since is None and _is_flapping(host, change.at):
-        Host.objects.filter(pk=host.pk).update(flapping_since=change.at, next_reminder_at=None)
-        host.flapping_since = change.at
+        Host.objects.start_flapping(host, change.at)
         window = human_duration(timedelta(seconds=settings.FLAP_WINDOW_SECONDS))
         queue_alert(
             AlertKind.HOST_FLAPPING,
@@ -75,7 +107,7 @@ def on_status_change(sender, host: Host, change: StatusChange, since: datetime, 
     if change.to_status == HostStatus.DOWN:
         _queue_down(host, change)
     else:
-        _queue_up(host, change, since)
+        _queue_up(host, change, change.previous_since or change.at)
 
 
 def _is_flapping(host: Host, at: datetime) -> bool:
@@ -98,8 +130,7 @@ def _queue_down(host: Host, change: StatusChange) -> None:
     )
     if settings.REMINDER_INTERVAL_SECONDS:
         reminder_at = change.at + timedelta(seconds=settings.REMINDER_INTERVAL_SECONDS)
-        Host.objects.filter(pk=host.pk).update(next_reminder_at=reminder_at)
-        host.next_reminder_at = reminder_at
+        Host.objects.schedule_reminder(host, reminder_at)
 
 
 def _queue_up(host: Host, change: StatusChange, down_since: datetime) -> None:
@@ -144,6 +175,16 @@ def queue_stable(host: Host) -> None:
     )
 
 
+def acknowledged(host: Host) -> bool:
+    """Someone acknowledged this down period's alert: its reminders stop."""
+    return Alert.objects.filter(
+        host=host,
+        kind__in=[AlertKind.HOST_DOWN, AlertKind.HOST_REMINDER],
+        created_at__gte=host.status_changed_at,
+        acknowledged_at__isnull=False,
+    ).exists()
+
+
 def send_due_reminders(now: datetime) -> int:
     if not settings.REMINDER_INTERVAL_SECONDS:
         return 0
@@ -151,10 +192,9 @@ def send_due_reminders(now: datetime) -> int:
     interval = timedelta(seconds=settings.REMINDER_INTERVAL_SECONDS)
     for host in Host.objects.filter(status=HostStatus.DOWN, next_reminder_at__lte=now)[:500]:
         with transaction.atomic():
-            claimed = Host.objects.filter(
-                pk=host.pk, status=HostStatus.DOWN, next_reminder_at=host.next_reminder_at
-            ).update(next_reminder_at=now + interval)
-            if claimed:
+            if acknowledged(host):
+                Host.objects.claim_reminder(host, None)
+            elif Host.objects.claim_reminder(host, now + interval):
                 queue_reminder(host, now)
                 sent += 1
     return sent
@@ -166,9 +206,7 @@ def end_flapping(now: datetime) -> int:
     calm = Host.objects.filter(flapping_since__isnull=False, status_changed_at__lte=quiet_since)
     for host in calm[:500]:
         with transaction.atomic():
-            if Host.objects.filter(pk=host.pk, flapping_since=host.flapping_since).update(
-                flapping_since=None
-            ):
+            if Host.objects.end_flapping(host):
                 queue_stable(host)
                 ended += 1
     return ended

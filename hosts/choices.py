@@ -18,3 +18,13 @@ class HostStatus(models.TextChoices):
 
 LATE = "late"
 DISPLAY_STATUSES = ["new", "up", LATE, "down", "paused"]
+# Sorting by displayed state: what needs attention first.
+STATUS_RANK = {"down": 0, LATE: 1, "new": 2, "up": 3, "paused": 4}
+
+
+class GapCause(models.TextChoices):
+    """Why netmon could not receive heartbeats for a while (hosts.models.ReceptionGap)."""
+
+    NOT_RUNNING = "not_running", "netmon was not running"
+    WEB_DOWN = "web_down", "the web server was down"
+    DATABASE = "database", "the database was unavailable"

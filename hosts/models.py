@@ -3,12 +3,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils.timezone import now as timezone_now
 
 from hosts import schedule
-from hosts.choices import LATE, HostStatus, ScheduleType
-from hosts.signals import status_changed
+from hosts.choices import GapCause, HostStatus, ScheduleType
+from hosts.querysets import HostQuerySet, display_status
 from hosts.validators import (
     MAX_FREQUENCY,
     MAX_GRACE,
@@ -58,10 +58,15 @@ class Host(models.Model):
     next_deadline = models.DateTimeField(null=True, blank=True, editable=False)
     next_reminder_at = models.DateTimeField(null=True, blank=True, editable=False)
     flapping_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # When netmon last started watching the host afresh without a heartbeat (a resume, the
+    # end of a reception gap): deadlines count from this or the last heartbeat.
+    monitored_since = models.DateTimeField(null=True, blank=True, editable=False)
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = HostQuerySet.as_manager()
 
     class Meta:
         ordering = ["host_id"]
@@ -102,10 +107,7 @@ class Host(models.Model):
         return self.status == HostStatus.PAUSED
 
     def display_status(self, now: datetime | None = None) -> str:
-        now = now or timezone_now()
-        if self.status == HostStatus.UP and self.next_expected_at and now > self.next_expected_at:
-            return LATE
-        return self.status
+        return display_status(self.status, self.next_expected_at, now or timezone_now())
 
     def get_schedule(self) -> schedule.Schedule:
         return schedule.Schedule(
@@ -124,26 +126,57 @@ class Host(models.Model):
         self.token_prefix = token_prefix(token)
         return token
 
+    def rotate_token(self) -> str:
+        """Give the host a new token at once (the old one stops working); returns it.
+
+        Only the token's columns are written: a heartbeat or a sweep racing this keeps
+        what it wrote."""
+        token = self.set_new_token()
+        self.save(update_fields=["token_hash", "token_prefix", "updated_at"])
+        return token
+
+    @property
+    def deadline_anchor(self) -> datetime | None:
+        """What the next deadline counts from: the last heartbeat, or the moment netmon
+        started watching the host afresh (a resume, the end of a reception gap), whichever
+        is later."""
+        moments = [t for t in (self.last_heartbeat_at, self.monitored_since) if t is not None]
+        return max(moments, default=None)
+
     def refresh_deadline(self) -> None:
-        """Recompute the next deadline from the last heartbeat and the schedule.
+        """Recompute the next deadline from its anchor and the schedule.
 
         Only ``up`` hosts have a deadline: new hosts are not alerted before their
         first heartbeat, down hosts are already alerted, paused hosts never are.
         """
-        if self.status == HostStatus.UP and self.last_heartbeat_at:
-            due = schedule.next_deadline(self.get_schedule(), self.last_heartbeat_at)
+        anchor = self.deadline_anchor
+        if self.status == HostStatus.UP and anchor is not None:
+            due = schedule.next_deadline(self.get_schedule(), anchor)
             self.next_expected_at, self.next_deadline = due.expected_at, due.deadline
         else:
             self.next_expected_at = self.next_deadline = None
 
     def pause(self, reason: str = "paused") -> None:
-        if self.status != HostStatus.PAUSED:
-            self.flip(HostStatus.PAUSED, timezone_now(), reason)
+        with transaction.atomic():
+            host = Host.objects.select_for_update().get(pk=self.pk)
+            if host.status != HostStatus.PAUSED:
+                host.change_status(HostStatus.PAUSED, timezone_now(), reason)
+        self.refresh_from_db()
 
     def resume(self, reason: str = "resumed") -> None:
-        """A resumed host waits for its next heartbeat, like a new one."""
-        if self.status == HostStatus.PAUSED:
-            self.flip(HostStatus.NEW, timezone_now(), reason)
+        """Watch the host again from now on: alerted if it stays silent past the deadline
+        that counts from now. A host never heard from waits for its first heartbeat, as
+        a new one does."""
+        with transaction.atomic():
+            host = Host.objects.select_for_update().get(pk=self.pk)
+            if host.status == HostStatus.PAUSED:
+                at = timezone_now()
+                if host.last_heartbeat_at is None:
+                    host.change_status(HostStatus.NEW, at, reason)
+                else:
+                    host.monitored_since = at
+                    host.change_status(HostStatus.UP, at, reason)
+        self.refresh_from_db()
 
     def set_paused(self, paused: bool | None, via: str) -> None:
         """Pause (True) or resume (False) the host, or leave it (None); ``via`` says how."""
@@ -153,74 +186,90 @@ class Host(models.Model):
             self.resume(f"resumed {via}")
 
     def receive_heartbeat(self, at: datetime) -> None:
-        """The state change a heartbeat causes; call with the row locked."""
+        """The state change a heartbeat causes; call with the row locked (the slow path of
+        hosts/receiving.py)."""
         self.last_heartbeat_at = at
         if self.status == HostStatus.NEW:
-            self.flip(HostStatus.UP, at, "first heartbeat")
+            self.change_status(HostStatus.UP, at, "first heartbeat")
         elif self.status == HostStatus.DOWN:
-            self.flip(HostStatus.UP, at, "heartbeat received")
+            self.change_status(HostStatus.UP, at, "heartbeat received")
         else:  # paused hosts are recorded but not monitored; up: a concurrent heartbeat
             self.save()
 
-    def flip(self, to: str, at: datetime, reason: str) -> "StatusChange":
-        """Change state, record the transition and queue what it should alert."""
-        since = self.status_changed_at
+    def change_status(self, to: str, at: datetime, reason: str) -> "StatusChange":
+        """Change state and write the event that records it; call with the row locked.
+
+        The event is what the monitor loop turns into alerts (hosts/alerting.py), in its
+        next cycle: nothing is sent from inside this transaction.
+        """
         change = StatusChange.objects.create(
-            host=self, from_status=self.status, to_status=to, at=at, reason=reason
+            host=self,
+            from_status=self.status,
+            to_status=to,
+            at=at,
+            previous_since=self.status_changed_at,
+            reason=reason,
         )
         self.status = to
         self.status_changed_at = at
         if to != HostStatus.DOWN:
             self.next_reminder_at = None
         self.save()
-        status_changed.send(sender=Host, host=self, change=change, since=since)
-        return change
-
-    def mark_down_if_overdue(self, at: datetime) -> "StatusChange | None":
-        """Flip an overdue ``up`` host to down, unless someone else did or it just reported.
-
-        A conditional UPDATE, so that concurrent sweepers alert each transition once.
-        """
-        since = self.status_changed_at
-        flipped = Host.objects.filter(
-            pk=self.pk, status=HostStatus.UP, next_deadline__lte=at
-        ).update(
-            status=HostStatus.DOWN,
-            status_changed_at=at,
-            next_expected_at=None,
-            next_deadline=None,
-            updated_at=at,
-        )
-        if not flipped:
-            return None
-        change = StatusChange.objects.create(
-            host=self,
-            from_status=HostStatus.UP,
-            to_status=HostStatus.DOWN,
-            at=at,
-            reason="no heartbeat before the deadline",
-        )
-        self.status, self.status_changed_at = HostStatus.DOWN, at
-        self.next_expected_at = self.next_deadline = None
-        status_changed.send(sender=Host, host=self, change=change, since=since)
         return change
 
 
 class StatusChange(models.Model):
-    """One transition of a host's state: the source of uptime and downtime figures."""
+    """One transition of a host's state: the event the monitor alerts, and the source of
+    uptime and downtime figures.
+
+    Written in the transaction of the transition; ``alerted_at`` is set when the monitor
+    loop has turned it into its alerts (or decided it calls for none), claimed with a
+    conditional UPDATE so that several monitors handle each event once.
+    """
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(max_length=10, choices=HostStatus.choices)
     to_status = models.CharField(max_length=10, choices=HostStatus.choices)
     at = models.DateTimeField(default=timezone_now)
+    previous_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the state left here had begun."
+    )
     reason = models.CharField(max_length=200, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["host", "at"], name="statuschange_host_at_idx")]
+        indexes = [
+            models.Index(fields=["host", "at"], name="statuschange_host_at_idx"),
+            models.Index(
+                fields=["at", "id"],
+                condition=models.Q(alerted_at__isnull=True),
+                name="statuschange_unalerted_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.host_id}: {self.from_status} → {self.to_status}"
+
+
+class ReceptionGap(models.Model):
+    """A time when netmon could not receive heartbeats, and what was done about it.
+
+    Hosts whose deadline fell inside, or soon after, were watched afresh from its end
+    (``HostQuerySet.restart_deadlines``): their silence said more about us than about
+    them. Written by the monitor loop (hosts/reception.py) once the gap is over.
+    """
+
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    cause = models.CharField(max_length=20, choices=GapCause.choices)
+    hosts_rescheduled = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-ended_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_cause_display()}: {self.started_at:%Y-%m-%d %H:%M:%S} – {self.ended_at}"
 
 
 class MonitorState(models.Model):

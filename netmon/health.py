@@ -3,7 +3,7 @@
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from alerts.choices import DeliveryState
 from alerts.models import Channel, Delivery
 from connectivity.health import link_health
 from hosts.models import MonitorState
-from hosts.sweep import gap_threshold
+from hosts.reception import pause_threshold
 from netmon.supervisor import STATE_VARIABLE
 
 
@@ -58,7 +58,7 @@ def check_monitor_loop() -> Check:
     if last is None:
         return Check(False, "the monitor loop has never run (start it with `manage.py serve`)")
     age = (timezone.now() - last).total_seconds()
-    if age > gap_threshold().total_seconds():
+    if age > pause_threshold().total_seconds():
         return Check(False, f"the monitor loop last swept {age:.0f} s ago")
     return Check(True, f"last sweep {age:.1f} s ago")
 
@@ -91,6 +91,16 @@ def supervised_children() -> dict | None:
         role: {key: value for key, value in child.items() if key != "pid"}
         for role, child in children.items()
     }
+
+
+def web_server_down_since(now: datetime) -> datetime | None:
+    """Under ``serve``: since when its web server is not running, or None when it is (or
+    when this process does not run under a ``serve`` that has a web server)."""
+    web = (supervised_children() or {}).get("web")
+    if web is None or web["running"]:
+        return None
+    stopped = web.get("last_exit_at")
+    return min(datetime.fromisoformat(stopped), now) if stopped else now
 
 
 def check_supervisor(children: dict) -> Check:

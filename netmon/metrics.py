@@ -47,6 +47,7 @@ from alerts.models import Alert, Channel, Delivery
 from heartbeats.models import Heartbeat
 from hosts.choices import LATE, HostStatus
 from hosts.models import Host, MonitorState
+from hosts.querysets import late_q
 from netmon import monitor_stats
 
 log = logging.getLogger("netmon.metrics")
@@ -108,10 +109,10 @@ class NetmonCollector(Collector):
         return info
 
     def hosts(self, now) -> Iterator[Metric]:
-        up, overdue = Q(status=HostStatus.UP), Q(status=HostStatus.UP, next_deadline__lte=now)
+        overdue = Q(status=HostStatus.UP, next_deadline__lte=now)
         figures = Host.objects.aggregate(
             **{str(state): Count("id", filter=Q(status=state)) for state in HostStatus.values},
-            late=Count("id", filter=up & Q(next_expected_at__lt=now)),
+            late=Count("id", filter=late_q(now)),
             flapping=Count("id", filter=Q(flapping_since__isnull=False)),
             overdue=Count("id", filter=overdue),
             oldest=Min("next_deadline", filter=overdue),

@@ -351,10 +351,12 @@ def test_pause_and_resume_actions(browser, make_host, superuser):
 
     assert "Resumed 1 host(s)." in messages(response)
     web.refresh_from_db()
-    assert web.status == "new"
-    assert web.next_deadline is None
+    assert web.status == "up"  # watched again: alerted if silent for a period from now
+    assert web.next_deadline == web.monitored_since + timedelta(
+        seconds=web.frequency_seconds + web.grace_seconds
+    )
     resumed = StatusChange.objects.filter(host=web).order_by("-at", "-id").first()
-    assert (resumed.from_status, resumed.to_status) == ("paused", "new")
+    assert (resumed.from_status, resumed.to_status) == ("paused", "up")
     assert StatusChange.objects.filter(host=other).count() == 0
 
 

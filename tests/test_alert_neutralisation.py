@@ -3,12 +3,14 @@
 A host name, a log line or an LLM answer that contains Discord markdown, mentions or links
 goes through the real paths (host API, heartbeat, sweep; local log source and rule
 analyser; FakeLLM) to the fake Discord, a JSON webhook and email. Discord gets it escaped,
-shown as written but never formatted, linked or mentioned; the webhook and email get the
-exact text, without a backslash.
+shown as written but never formatted, linked or mentioned; the webhook and the email's text
+part get the exact text, without a backslash; the email's HTML part gets it HTML-escaped,
+never markup, with no outsider's URL turned into a link.
 """
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,18 +22,22 @@ from alerts.choices import AlertKind, ChannelKind
 from alerts.delivery import dispatch_due
 from alerts.markup import (
     as_discord,
+    as_html,
     as_plain,
     code,
     code_block,
     discord_code_block,
     discord_escape,
+    em,
     strong,
+    timestamp,
 )
 from alerts.models import Alert, Channel
 from alerts.outbox import queue_alert
 from analysis import log_config
+from analysis.events import alert_analysis
 from analysis.runner import run_source
-from hosts.sweep import sweep
+from tests.monitoring_support import sweep_and_alert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,6 +82,44 @@ def webhook_alerts(hook: RecordingServer) -> list[dict]:
     return [alert for request in hook.requests for alert in request.json()["alerts"]]
 
 
+# The elements netmon's email HTML is made of: anything else came from outside.
+NETMON_TAGS = {"html", "head", "meta", "title", "body", "div", "h2", "p", "time", "table"}
+NETMON_TAGS |= {"tr", "th", "td", "a", "br", "strong", "em", "code", "pre"}
+
+
+class Elements(HTMLParser):
+    """The tags of an HTML document, the links, and its text as a reader sees it."""
+
+    def __init__(self, document: str) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.links: list[str] = []
+        self.texts: list[str] = []
+        self.feed(document)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.links += [value or "" for name, value in attrs if tag == "a" and name == "href"]
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+
+def html_part(message: mail.EmailMessage) -> Elements:
+    """The HTML alternative of a mail, checked to be netmon's own elements only."""
+    [(document, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    elements = Elements(document)
+    assert elements.tags <= NETMON_TAGS, elements.tags - NETMON_TAGS
+    assert "://" not in elements.text  # no outsider's URL for a mail client to link
+    return elements
+
+
 # A host name ---------------------------------------------------------------------------------
 
 
@@ -85,7 +129,7 @@ def register_and_miss_deadline(api, client, name: str) -> None:
     token = created.json()["token"]
     beat = client.post("/api/v1/heartbeat/pwn01", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert beat.status_code == 200
-    assert sweep(timezone.now() + timedelta(hours=1)) == ["pwn01"]
+    assert sweep_and_alert(timezone.now() + timedelta(hours=1)) == ["pwn01"]
 
 
 def test_a_hostile_host_name_is_escaped_for_discord_and_exact_elsewhere(api, client, channels):
@@ -116,7 +160,9 @@ def test_a_hostile_host_name_is_escaped_for_discord_and_exact_elsewhere(api, cli
     assert message.subject == f"{HOSTILE_NAME} is down"
     assert f"Host: {HOSTILE_NAME} (pwn01)" in message.body
     assert "\\" not in message.body and ZWSP not in message.body
-    assert not message.alternatives  # plain text only: no HTML part to escape
+    html = html_part(message)
+    assert html.links == [sent["url"]]  # the dashboard, not the name's link
+    assert f"{HOSTILE_NAME} is down".replace("://", f":{ZWSP}//") in html.text
 
 
 @pytest.mark.parametrize(
@@ -160,6 +206,40 @@ def test_an_email_subject_stays_on_one_line(channels):
     [message] = mail.outbox
     assert message.subject == "web Bcc: victim@example.com is down"
     assert message.to == ["ops@example.com"] and not message.bcc
+    assert "\n" not in message.message()["Subject"] and "Bcc" not in message.message()
+
+
+HOSTILE_HTML = "<script>alert(1)</script> <img src=x onerror=alert(2)> **b** @everyone"
+
+
+def test_a_title_with_tags_and_cr_lf_is_text_in_the_email(channels):
+    title = "web\r\n<b>Bcc: victim@example.com</b>"
+    queue_alert(AlertKind.SYSTEM, "error", title)
+
+    dispatch_due()
+
+    [message] = mail.outbox
+    assert message.subject == "web <b>Bcc: victim@example.com</b>"  # a header is not HTML
+    assert not message.bcc and "Bcc" not in message.message()
+    html = html_part(message)
+    [(document, _)] = message.alternatives
+    assert "<b>" not in document
+    assert title in html.text  # what a reader sees: the title as written
+
+
+def test_a_hostile_host_name_is_text_in_the_email_html(api, client, channels):
+    register_and_miss_deadline(api, client, HOSTILE_HTML)
+
+    dispatch_due()
+
+    [message] = mail.outbox
+    assert message.subject == f"{HOSTILE_HTML} is down"
+    html = html_part(message)
+    [(document, _)] = message.alternatives
+    assert "<script" not in document and "<img" not in document
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in document
+    assert f"{HOSTILE_HTML} is down" in html.text  # the name as written, in the title
+    assert f"{HOSTILE_HTML} (pwn01)" in html.text  # and in the Host field
 
 
 # A log line, through the rule analyser -------------------------------------------------------
@@ -210,6 +290,7 @@ def test_a_log_line_with_markdown_and_a_fence_stays_literal(log_source, channels
     append(log_file, [SUDO_LINE])
 
     run_source(source.pk)
+    alert_analysis(timezone.now())  # the monitor loop's event step
     dispatch_due()
 
     embed = finding_embed(discord)
@@ -262,6 +343,7 @@ def test_markdown_in_an_llm_answer_is_escaped_for_discord(log_source, channels, 
             }
         )
         run_source(source.pk)
+        alert_analysis(timezone.now())
     dispatch_due()
 
     embed = finding_embed(discord)
@@ -309,6 +391,25 @@ def test_markup_renders_netmon_formatting_and_escapes_only_the_data():
     assert discord_escape("@Everyone <a:x:1> <id:home>") == (
         "@\u200bEveryone <\u200ba:x:1> <\u200bid:home>"
     )
+
+
+def test_html_renders_netmon_formatting_and_escapes_only_the_data():
+    at = datetime(2026, 3, 3, 10, 0, 5, tzinfo=UTC)
+    text = [
+        "<b>a</b> & [x](https://e.example/)\n",
+        strong("Note:"),
+        em("<i>"),
+        code("a<b"),
+        timestamp(at),
+        code_block(["<script>", "`x` https://e.example/"]),
+    ]
+    assert as_html(text) == (
+        f"&lt;b&gt;a&lt;/b&gt; &amp; [x](https:{ZWSP}//e.example/)<br>\n"
+        "<strong>Note:</strong><em>&lt;i&gt;</em><code>a&lt;b</code>"
+        '<time datetime="2026-03-03T10:00:05+00:00">2026-03-03 10:00:05 UTC</time>'
+        f"<pre><code>&lt;script&gt;\n`x` https:{ZWSP}//e.example/</code></pre>"
+    )
+    assert as_html("\"q\" 's'") == "&quot;q&quot; &#x27;s&#x27;"  # safe in attributes too
 
 
 def test_alerts_queued_before_markup_existed_are_escaped_whole(channels):

@@ -18,8 +18,8 @@ from alerts.models import Alert
 from heartbeats.models import Heartbeat
 from hosts.choices import HostStatus
 from hosts.models import Host
-from hosts.sweep import sweep
 from hosts.uptime import downtimes
+from tests.monitoring_support import alert_events, sweep_and_alert
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -50,7 +50,10 @@ def seed_host(host_id, name, *, changes=(), last_seen=None, beats_every=None, **
     Host.objects.filter(pk=host.pk).update(created_at=now - timedelta(days=30))
     host.refresh_from_db()
     for status, ago in changes:
-        host.flip(status, now - ago, "heartbeat received" if status == UP else "no heartbeat")
+        host.change_status(
+            status, now - ago, "heartbeat received" if status == UP else "no heartbeat"
+        )
+    alert_events(now)  # what the monitor's next cycle does with these transitions
     if last_seen is not None:
         host.last_heartbeat_at = now - last_seen
         host.save()
@@ -86,7 +89,7 @@ def test_a_host_going_down_appears_without_a_reload(page, live_server, staff, se
 
     # The deadline passes and the monitor's sweep marks the host down, as in production.
     Host.objects.filter(pk=host.pk).update(next_deadline=timezone.now() - timedelta(seconds=1))
-    assert sweep(timezone.now()) == ["web01"]
+    assert sweep_and_alert(timezone.now()) == ["web01"]
 
     expect(badge).to_have_text("Down")
     expect(badge).to_have_class(re.compile(r"\bbadge-down\b"))

@@ -14,7 +14,7 @@ from alerts.delivery import dispatch_due
 from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import queue_alert
 from hosts.models import Host
-from hosts.sweep import sweep
+from tests.monitoring_support import sweep_and_alert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +50,7 @@ def overdue_host(make_host, host_id: str, name: str | None = None) -> Host:
 def test_host_down_reaches_discord_as_a_rich_embed(discord, make_host, settings):
     settings.NETMON_BASE_URL = "https://monitor.example"
     overdue_host(make_host, "web01", "Web Server 01")
-    sweep(timezone.now())
+    sweep_and_alert(timezone.now())
     assert dispatch_due() == 1
     [message] = discord.messages
     assert message["allowed_mentions"] == {"parse": []}
@@ -183,7 +183,7 @@ def test_connection_errors_do_not_leak_the_webhook_secret(settings):
 def test_a_burst_of_hosts_down_arrives_in_few_messages(discord, make_host):
     for i in range(30):
         overdue_host(make_host, f"host{i:02d}")
-    assert len(sweep(timezone.now())) == 30
+    assert len(sweep_and_alert(timezone.now())) == 30
     dispatch_due()
     assert len(discord.embeds) == 30
     assert len(discord.messages) == 3
@@ -224,9 +224,10 @@ def test_generic_webhook_channel(settings):
         alert("disk full", description="/var at 99%")
         dispatch_due()
         payload = hook.requests[0].json()
-    assert payload["source"] == "netmon"
+    assert payload["source"] == "netmon" and payload["version"] == 1
     assert payload["alerts"][0]["title"] == "disk full"
     assert payload["alerts"][0]["severity"] == "error"
+    assert payload["alerts"][0]["description"] == "/var at 99%"
 
 
 def test_email_channel(settings):
@@ -238,11 +239,13 @@ def test_email_channel(settings):
     [message] = mail.outbox
     assert message.subject == "disk full" and message.to == ["ops@example.com"]
     assert "/var at 99%" in message.body
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html" and "/var at 99%" in html
 
 
 def test_alerts_api_filters_and_ack(discord, api, make_host):
     host = overdue_host(make_host, "web01")
-    sweep(timezone.now())
+    sweep_and_alert(timezone.now())
     alert("system thing", severity=Severity.WARNING)
     dispatch_due()
     listing = api.get("/api/v1/alerts").json()

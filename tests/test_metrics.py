@@ -18,8 +18,8 @@ from alerts.choices import AlertKind, AlertState, ChannelKind, DeliveryState
 from alerts.models import Alert, Channel, Delivery
 from heartbeats.models import Heartbeat
 from hosts.models import Host
-from hosts.sweep import sweep
 from netmon import metrics, monitor_stats
+from tests.monitoring_support import sweep_and_alert
 from tests.processes import manage, process_env
 
 ALLOW_TEN = override_settings(METRICS_ALLOWED_IPS=["10.0.0.0/8"])
@@ -217,7 +217,7 @@ def landscape(make_host):
     for i in range(2):
         make_up(make_host, f"down{i}", heartbeat_ago=400)
     make_up(make_host, "paused1", heartbeat_ago=10).pause()
-    marked = sweep(timezone.now())
+    marked = sweep_and_alert(timezone.now())
     assert sorted(marked) == ["down0", "down1"]
     # One of the down alerts went out to Discord, the other failed twice and waits.
     first, second = Delivery.objects.filter(channel=discord).order_by("alert__host__host_id")
@@ -254,7 +254,7 @@ def test_overdue_hosts_and_sweep_lag(make_host, read_key):
     assert value(samples, "netmon_hosts_overdue") == 2
     assert 40 <= value(samples, "netmon_sweep_lag_seconds") < 45
 
-    sweep(timezone.now())
+    sweep_and_alert(timezone.now())
     samples = parse(scrape(key=read_key))
 
     assert value(samples, "netmon_hosts_overdue") == 0

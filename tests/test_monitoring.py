@@ -8,7 +8,7 @@ import time_machine
 from alerts.models import Alert
 from hosts.alerting import end_flapping, send_due_reminders
 from hosts.models import Host, StatusChange
-from hosts.sweep import forgive_gap, sweep
+from tests.monitoring_support import alert_events, sweep_and_alert
 
 pytestmark = pytest.mark.django_db
 
@@ -39,11 +39,11 @@ def up_host(client, make_host):
 
 def test_host_goes_down_once_after_deadline(up_host):
     with at(89.9):
-        assert sweep(T0 + timedelta(seconds=89.9)) == []
+        assert sweep_and_alert(T0 + timedelta(seconds=89.9)) == []
     with at(90):
-        assert sweep(T0 + timedelta(seconds=90)) == ["web01"]
+        assert sweep_and_alert(T0 + timedelta(seconds=90)) == ["web01"]
     with at(91):
-        assert sweep(T0 + timedelta(seconds=91)) == []
+        assert sweep_and_alert(T0 + timedelta(seconds=91)) == []
     host = Host.objects.get()
     assert host.status == "down"
     assert kinds() == ["host_down"]
@@ -56,7 +56,7 @@ def test_host_goes_down_once_after_deadline(up_host):
 def test_late_is_shown_between_expected_time_and_deadline(up_host, api):
     with at(70):
         assert api.get("/api/v1/hosts/web01").json()["status"] == "late"
-        sweep(T0 + timedelta(seconds=70))
+        sweep_and_alert(T0 + timedelta(seconds=70))
     assert Host.objects.get().status == "up"
     assert kinds() == []
 
@@ -64,11 +64,13 @@ def test_late_is_shown_between_expected_time_and_deadline(up_host, api):
 def test_recovery_sends_one_notice_with_downtime(up_host, client):
     _, token = up_host
     with at(90):
-        sweep(T0 + timedelta(seconds=90))
+        sweep_and_alert(T0 + timedelta(seconds=90))
     with at(90 + 750):
         beat(client, "web01", token)
     with at(90 + 760):
         beat(client, "web01", token)
+        assert kinds() == ["host_down"]  # the recovery is an event: the next cycle alerts it
+        assert alert_events() == 1
     assert kinds() == ["host_down", "host_up"]
     recovery = Alert.objects.get(kind="host_up")
     assert dict(recovery.fields)["Downtime"] == "12 min"
@@ -83,20 +85,46 @@ def test_no_alert_for_new_or_paused_hosts(client, make_host):
     paused.refresh_from_db()
     paused.pause()
     with at(3600):
-        assert sweep(T0 + timedelta(seconds=3600)) == []
+        assert sweep_and_alert(T0 + timedelta(seconds=3600)) == []
     assert kinds() == []
 
 
-def test_resumed_host_waits_for_its_next_heartbeat(up_host, client):
-    host, token = up_host
+def test_a_resumed_host_that_stays_silent_is_alerted_one_period_after_the_resume(up_host):
+    host, _ = up_host
+    with at(10):
+        host.pause()
+    with at(3600):
+        assert sweep_and_alert(T0 + timedelta(seconds=3600)) == []
+        host.resume()
     host.refresh_from_db()
+    assert host.status == "up" and host.next_deadline == T0 + timedelta(seconds=3600 + 90)
+    with at(3689):
+        assert sweep_and_alert(T0 + timedelta(seconds=3689)) == []
+    with at(3690):
+        assert sweep_and_alert(T0 + timedelta(seconds=3690)) == ["web01"]
+    assert kinds() == ["host_down"]  # the pause and the resume alert nothing
+
+
+def test_a_resumed_host_that_reports_is_not_alerted(up_host, client):
+    host, token = up_host
+    with at(10):
+        host.pause()
+    with at(3600):
+        host.resume()
+    with at(3660):
+        beat(client, "web01", token)
+    with at(3600 + 10**4):
+        sweep_and_alert(T0 + timedelta(seconds=3600 + 100))
+    assert kinds() == []
+    assert Host.objects.get().status == "up"
+
+
+def test_a_host_paused_before_its_first_heartbeat_resumes_as_new(client, make_host):
+    host, _ = make_host("fresh", frequency_seconds=60, grace_seconds=30)
     host.pause()
     host.resume()
-    with at(3600):
-        assert sweep(T0 + timedelta(seconds=3600)) == []
-    with at(3700):
-        beat(client, "web01", token)
-    assert kinds() == []  # back from new → up is not a recovery
+    host.refresh_from_db()
+    assert host.status == "new" and host.next_deadline is None
 
 
 def test_flapping_host_is_reported_once_then_muted(client, make_host, settings):
@@ -110,7 +138,7 @@ def test_flapping_host_is_reported_once_then_muted(client, make_host, settings):
     for _ in range(5):
         clock += 61
         with at(clock):
-            sweep(T0 + timedelta(seconds=clock))
+            sweep_and_alert(T0 + timedelta(seconds=clock))
         clock += 1
         with at(clock):
             beat(client, "flappy", token)
@@ -130,7 +158,7 @@ def test_flapping_host_is_reported_once_then_muted(client, make_host, settings):
 def test_reminders_until_acknowledged(up_host, api, settings):
     settings.REMINDER_INTERVAL_SECONDS = 3600
     with at(90):
-        sweep(T0 + timedelta(seconds=90))
+        sweep_and_alert(T0 + timedelta(seconds=90))
     with at(90 + 3599):
         assert send_due_reminders(T0 + timedelta(seconds=90 + 3599)) == 0
     with at(90 + 3600):
@@ -146,26 +174,9 @@ def test_reminders_until_acknowledged(up_host, api, settings):
 
 def test_reminders_are_off_by_default(up_host):
     with at(90):
-        sweep(T0 + timedelta(seconds=90))
+        sweep_and_alert(T0 + timedelta(seconds=90))
     with at(10**6):
         assert send_due_reminders(T0 + timedelta(seconds=10**6)) == 0
-
-
-def test_deadlines_inside_a_monitor_gap_get_one_grace_period(client, make_host):
-    _, token = make_host("web01", frequency_seconds=60, grace_seconds=120)
-    with at(0):
-        beat(client, "web01", token)
-        assert forgive_gap(T0) == 0
-    # the monitor was stopped from t=0 to t=600; the deadline (t=180) fell inside
-    with at(600):
-        assert forgive_gap(T0 + timedelta(seconds=600)) == 1
-        assert sweep(T0 + timedelta(seconds=600)) == []
-    host = Host.objects.get()
-    assert host.next_deadline == T0 + timedelta(seconds=600 + 120)
-    with at(700):
-        assert sweep(T0 + timedelta(seconds=700)) == []
-    with at(720):
-        assert sweep(T0 + timedelta(seconds=720)) == ["web01"]
 
 
 def test_a_heartbeat_racing_the_sweep_wins(up_host, client):
@@ -174,7 +185,7 @@ def test_a_heartbeat_racing_the_sweep_wins(up_host, client):
     stale = Host.objects.get()
     with at(80):
         beat(client, "web01", token)
-    assert stale.mark_down_if_overdue(T0 + timedelta(seconds=95)) is None
+    assert Host.objects.mark_down(stale, T0 + timedelta(seconds=95)) is None
     assert Host.objects.get().status == "up"
     assert kinds() == []
 
@@ -182,7 +193,7 @@ def test_a_heartbeat_racing_the_sweep_wins(up_host, client):
 def test_status_history_api_with_uptime_and_downtimes(up_host, client, api):
     _, token = up_host
     with at(90):
-        sweep(T0 + timedelta(seconds=90))
+        sweep_and_alert(T0 + timedelta(seconds=90))
     with at(90 + 600):
         beat(client, "web01", token)
     with at(3600):
@@ -204,7 +215,7 @@ def test_status_history_api_with_uptime_and_downtimes(up_host, client, api):
 
 def test_ongoing_downtime_has_no_end(up_host, api):
     with at(90):
-        sweep(T0 + timedelta(seconds=90))
+        sweep_and_alert(T0 + timedelta(seconds=90))
     with at(1000):
         data = api.get("/api/v1/hosts/web01/status-history").json()
     assert data["downtimes"][0]["end"] is None
@@ -214,7 +225,7 @@ def test_ongoing_downtime_has_no_end(up_host, api):
 def sweep_at(iso: str) -> list[str]:
     moment = datetime.fromisoformat(iso)
     with time_machine.travel(moment, tick=False):
-        return sweep(moment)
+        return sweep_and_alert(moment)
 
 
 def test_business_hours_host_is_not_alerted_at_night_across_dst(client, make_host, settings):

@@ -20,6 +20,7 @@ from heartbeats.models import Heartbeat
 from hosts.choices import HostStatus
 from hosts.models import Host
 from netmon.tokens import token_matches
+from tests.monitoring_support import alert_events
 
 DASHBOARD = "/api/v1/dashboard"
 DATA = "/api/v1/dashboard/data"
@@ -60,7 +61,8 @@ def up_host(make_host, host_id: str, seen_ago: float = 60, **fields) -> Host:
 
 def down_host(make_host, host_id: str, **fields) -> Host:
     host = up_host(make_host, host_id, seen_ago=900, **fields)
-    host.flip(HostStatus.DOWN, timezone.now() - timedelta(minutes=5), "test")
+    host.change_status(HostStatus.DOWN, timezone.now() - timedelta(minutes=5), "test")
+    alert_events()
     return host
 
 
@@ -373,8 +375,8 @@ def _grow_fleet(make_host, start: int, count: int) -> None:
     for number in range(start, start + count):
         host = up_host(make_host, f"h{number:03d}", seen_ago=30)
         if number % 3 == 0:
-            host.flip(HostStatus.DOWN, now - timedelta(minutes=20), "test")
-            host.flip(HostStatus.UP, now - timedelta(minutes=10), "test")
+            host.change_status(HostStatus.DOWN, now - timedelta(minutes=20), "test")
+            host.change_status(HostStatus.UP, now - timedelta(minutes=10), "test")
         Heartbeat.objects.bulk_create(
             Heartbeat(host=host, received_at=now - timedelta(minutes=m)) for m in range(0, 600, 45)
         )
@@ -409,8 +411,8 @@ def test_host_page_and_manager_query_counts_are_bounded(staff_client, make_host)
 
 def test_host_page_shows_history_downtimes_and_escaped_payloads(staff_client, fleet):
     host = fleet["up"]
-    host.flip(HostStatus.DOWN, timezone.now() - timedelta(minutes=30), "no heartbeat")
-    host.flip(HostStatus.UP, timezone.now() - timedelta(minutes=20), "heartbeat received")
+    host.change_status(HostStatus.DOWN, timezone.now() - timedelta(minutes=30), "no heartbeat")
+    host.change_status(HostStatus.UP, timezone.now() - timedelta(minutes=20), "heartbeat received")
     response = staff_client.get(f"/api/v1/dashboard/hosts/{host.host_id}")
     html = response.content.decode()
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; load 0.4" in html
@@ -460,7 +462,8 @@ def test_manager_pauses_and_resumes(staff_client, fleet):
     staff_client.post("/api/v1/config/hosts/web01", {"paused": ["false", "true"]})
     assert Host.objects.get(host_id="web01").status == HostStatus.PAUSED
     staff_client.post("/api/v1/config/hosts/web01", {"paused": ["false"]})
-    assert Host.objects.get(host_id="web01").status == HostStatus.NEW
+    host = Host.objects.get(host_id="web01")  # watched again, with a deadline from now
+    assert host.status == HostStatus.UP and host.next_deadline > timezone.now()
 
 
 @pytest.mark.parametrize(

@@ -85,8 +85,8 @@ def test_timeline_shows_down_hours_and_hours_with_heartbeats(make_host):
     host.refresh_from_db()
     start = timeline_start(now)
     host.receive_heartbeat(now - timedelta(hours=20))
-    host.flip(HostStatus.DOWN, start + timedelta(hours=10, minutes=10), "test")
-    host.flip(HostStatus.UP, start + timedelta(hours=11, minutes=5), "test")
+    host.change_status(HostStatus.DOWN, start + timedelta(hours=10, minutes=10), "test")
+    host.change_status(HostStatus.UP, start + timedelta(hours=11, minutes=5), "test")
     Heartbeat.objects.bulk_create(
         Heartbeat(host=host, received_at=start + timedelta(hours=h, minutes=m))
         for h in (3, 12)

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django.apps import apps
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Case, CharField, Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Substr, TruncHour
 from django.urls import reverse
 from django.utils.safestring import SafeString
@@ -23,8 +23,9 @@ from alerts.choices import AlertKind, AlertState
 from alerts.models import Alert, Channel
 from heartbeats.models import Heartbeat
 from hosts import schedule
-from hosts.choices import DISPLAY_STATUSES, LATE, HostStatus, ScheduleType
+from hosts.choices import DISPLAY_STATUSES, LATE, STATUS_RANK, HostStatus, ScheduleType
 from hosts.models import Host
+from hosts.querysets import status_rank_sql
 from hosts.uptime import (
     UPTIME_WINDOWS,
     Period,
@@ -38,7 +39,6 @@ from web.charts import Bucket, timeline_label, timeline_svg
 
 STATUS_LABELS = {"new": "New", "up": "Up", LATE: "Late", "down": "Down", "paused": "Paused"}
 # Problems first when sorting by status.
-STATUS_RANK = {"down": 0, LATE: 1, "new": 2, "up": 3, "paused": 4}
 SORTS = {"status": "Status", "name": "Name", "host_id": "Host ID", "last_seen": "Last seen"}
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -121,51 +121,12 @@ def _whole_number(value: Any, default: int) -> int:
     return number if 0 < number < 10**9 else default
 
 
-# Host states as SQL ------------------------------------------------------------------------
-
-
-def display_status_sql(now: datetime) -> Case:
-    """``Host.display_status(now)`` as an expression: ``late`` is up past its expected time."""
-    return Case(
-        When(status=HostStatus.UP, next_expected_at__lt=now, then=Value(LATE)),
-        default=F("status"),
-        output_field=CharField(),
-    )
-
-
-def status_rank_sql(now: datetime) -> Case:
-    return Case(
-        When(status=HostStatus.DOWN, then=Value(STATUS_RANK["down"])),
-        When(status=HostStatus.UP, next_expected_at__lt=now, then=Value(STATUS_RANK[LATE])),
-        When(status=HostStatus.NEW, then=Value(STATUS_RANK["new"])),
-        When(status=HostStatus.UP, then=Value(STATUS_RANK["up"])),
-        default=Value(STATUS_RANK["paused"]),
-        output_field=IntegerField(),
-    )
-
-
-def status_filters(now: datetime) -> dict[str, Q]:
-    """One condition per displayed state, as in ``Host.display_status``."""
-    late = Q(status=HostStatus.UP, next_expected_at__lt=now)
-    return {
-        "up": Q(status=HostStatus.UP)
-        & (Q(next_expected_at__isnull=True) | Q(next_expected_at__gte=now)),
-        LATE: late,
-        "down": Q(status=HostStatus.DOWN),
-        "paused": Q(status=HostStatus.PAUSED),
-        "new": Q(status=HostStatus.NEW),
-    }
-
-
 # Summary -----------------------------------------------------------------------------------
 
 
 def host_counts(now: datetime) -> dict[str, int]:
     """Hosts per displayed state, and the total: one query."""
-    counts = Host.objects.aggregate(
-        total=Count("pk"),
-        **{name: Count("pk", filter=condition) for name, condition in status_filters(now).items()},
-    )
+    counts = Host.objects.display_counts(now)
     return {name: counts[name] for name in ("total", "up", LATE, "down", "paused", "new")}
 
 
@@ -370,7 +331,7 @@ class HostTable:
 def host_queryset(query: TableQuery, now: datetime) -> QuerySet[Host]:
     hosts = Host.objects.defer(*UNUSED_HOST_FIELDS)
     if query.status:
-        hosts = hosts.filter(status_filters(now)[query.status])
+        hosts = hosts.in_display_status(query.status, now)
     if query.search:
         hosts = hosts.filter(Q(name__icontains=query.search) | Q(host_id__icontains=query.search))
     if query.sort == "status":

@@ -1,6 +1,5 @@
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -20,7 +19,7 @@ from hosts.api.serializers import (
     StatusHistorySerializer,
     TokenSerializer,
 )
-from hosts.choices import LATE, HostStatus, ScheduleType
+from hosts.choices import DISPLAY_STATUSES, LATE, HostStatus, ScheduleType
 from hosts.models import Host
 from hosts.uptime import downtimes, uptime_summary
 from netmon.api import parse_time_param
@@ -155,10 +154,8 @@ class HostViewSet(viewsets.ModelViewSet):
         if host_id is None:
             token = generate_token()
             return Response({"host_id": None, "token": token, "token_prefix": token_prefix(token)})
-        with transaction.atomic():
-            host = get_object_or_404(Host.objects.select_for_update(), host_id=host_id)
-            token = host.set_new_token()
-            host.save(update_fields=["token_hash", "token_prefix", "updated_at"])
+        host = get_object_or_404(Host, host_id=host_id)
+        token = host.rotate_token()
         return Response(
             {"host_id": host.host_id, "token": token, "token_prefix": host.token_prefix}
         )
@@ -179,11 +176,7 @@ def _as_dict(data) -> dict:
 
 
 def _filter_status(queryset, wanted: str):
-    now = timezone.now()
-    if wanted == LATE:
-        return queryset.filter(status=HostStatus.UP, next_expected_at__lt=now)
-    if wanted == HostStatus.UP:
-        return queryset.filter(status=HostStatus.UP).exclude(next_expected_at__lt=now)
-    if wanted in HostStatus.values:
-        return queryset.filter(status=wanted)
-    raise serializers.ValidationError({"status": f"Expected one of {[*HostStatus.values, LATE]}."})
+    if wanted not in DISPLAY_STATUSES:
+        choices = [*HostStatus.values, LATE]
+        raise serializers.ValidationError({"status": f"Expected one of {choices}."})
+    return queryset.in_display_status(wanted, timezone.now())

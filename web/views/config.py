@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -154,10 +153,8 @@ def delete_host(request, host_id: str):
 @require_POST
 @requires(OPERATE_MONITORING)
 def rotate_token(request, host_id: str):
-    with transaction.atomic():
-        host = get_object_or_404(Host.objects.select_for_update(), host_id=host_id)
-        token = host.set_new_token()
-        host.save(update_fields=["token_hash", "token_prefix", "updated_at"])
+    host = get_object_or_404(Host, host_id=host_id)
+    token = host.rotate_token()
     return render_token(request, host, token, created=False)
 
 

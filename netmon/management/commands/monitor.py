@@ -1,5 +1,16 @@
 """The monitor loop: every second or so, sweep for overdue hosts and dispatch alerts.
 
+One cycle, in order (each step's file in parentheses):
+
+1. close the gaps when netmon could not hear heartbeats (hosts/reception.py), and
+   postpone deadlines while our own link is down (connectivity/loop.py);
+2. sweep: overdue hosts are marked down, each writing its event (hosts/sweep.py), except
+   those whose deadline came while a gap is still open;
+3. events become alerts in the outbox: status changes, reminders and flapping
+   (hosts/alerting.py), outages (connectivity/events.py), log analysis (analysis/events.py);
+4. deliver what the outbox holds (alerts/delivery.py, alerts/transports.py);
+5. ping healthchecks.io (connectivity/healthchecks.py).
+
 django-q2's scheduler fires at most every 30 s, far too coarse to report a
 silent host within seconds, so this small loop runs beside the task cluster.
 Several loops may run at once (e.g. on two machines): the sweep is safe.
@@ -16,26 +27,40 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from alerts.delivery import dispatch_due
+from analysis.events import alert_analysis
+from connectivity.events import alert_outages
 from connectivity.healthchecks import ping_healthchecks
 from connectivity.loop import current_link, hold_deadlines
-from hosts.alerting import end_flapping, send_due_reminders
-from hosts.sweep import forgive_gap, sweep
+from hosts.alerting import alert_status_changes, end_flapping, send_due_reminders
+from hosts.reception import ReceptionWatch
+from hosts.sweep import sweep
+from netmon.health import web_server_down_since
 from netmon.monitor_stats import record_cycle
 
 log = logging.getLogger("netmon.monitor")
 
 
-def run_cycle() -> dict:
+def run_cycle(watch: ReceptionWatch | None = None) -> dict:
+    """One cycle; ``watch`` carries what the loop knows of netmon's own gaps from one cycle
+    to the next (a new one each call: every call is a loop's first cycle)."""
+    watch = watch or ReceptionWatch()
     now = timezone.now()
+    rescheduled = watch.observe(now, web_server_down_since(now))
     link = current_link()  # our own internet link: while it is down, deadlines wait
-    postponed = forgive_gap(now) + hold_deadlines(link, now)
+    postponed = hold_deadlines(link, now)
+    marked_down = sweep(now, hold_after=watch.hold_since())
+    events_started = time.monotonic()
     outcome = {
-        "marked_down": sweep(now),
-        "postponed": postponed,
+        "marked_down": marked_down,
+        "postponed": postponed + rescheduled,
+        "events": alert_status_changes(now),
         "reminders": send_due_reminders(now),
         "stabilised": end_flapping(now),
-        "dispatched": dispatch_due(),
+        "outage_events": alert_outages(now),
+        "analysis_events": alert_analysis(now),
     }
+    outcome["events_seconds"] = round(time.monotonic() - events_started, 4)
+    outcome["dispatched"] = dispatch_due()
     ping_healthchecks(link, now)  # proof of life for healthchecks.io, sent from a thread
     return outcome
 
@@ -53,10 +78,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         log.info("monitor loop started, every %.1f s", interval)
         failures = 0
+        watch = ReceptionWatch()
         while not stop.is_set():
             started = time.monotonic()
             try:
-                outcome = run_cycle()
+                outcome = run_cycle(watch)
                 failures = 0
                 level = (
                     logging.INFO
@@ -67,6 +93,7 @@ class Command(BaseCommand):
                 record_cycle(time.monotonic() - started, outcome)
             except DatabaseError as error:  # e.g. the database restarting: try again
                 failures += 1
+                watch.cycle_failed(timezone.now())
                 log.warning("cycle failed (%s): %s", failures, error)
                 close_old_connections()
                 record_cycle(time.monotonic() - started, None)

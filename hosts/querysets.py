@@ -1,0 +1,179 @@
+"""Host state: what is derived from it, and every change made to it.
+
+**Derived.** ``late`` — an ``up`` host past its expected time, still inside its grace
+period — is not stored. It and what follows from it (the displayed status, its rank for
+sorting, counts per state) are defined here once, as Python for one host and as SQL for
+querysets side by side, and used by the API, the dashboard, the metrics and the sweep.
+
+**Changes.** ``hosts`` is the only app that writes ``Host`` rows, and this manager holds
+the writes that other code may ask for. Each is a conditional UPDATE: when two monitors,
+a heartbeat and an edit race, exactly one of them wins and the others see zero rows
+changed. A change of status also writes its ``StatusChange`` — the event that the monitor
+loop turns into alerts (hosts/alerting.py) — in the same transaction.
+"""
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.db import models, transaction
+from django.db.models import Case, CharField, Count, F, IntegerField, Q, Value, When
+
+from hosts import schedule
+from hosts.choices import DISPLAY_STATUSES, LATE, STATUS_RANK, HostStatus
+
+if TYPE_CHECKING:
+    from hosts.models import Host, StatusChange
+
+
+# Derived state ------------------------------------------------------------------------------
+
+
+def is_late(status: str, next_expected_at: datetime | None, now: datetime) -> bool:
+    return status == HostStatus.UP and next_expected_at is not None and now > next_expected_at
+
+
+def display_status(status: str, next_expected_at: datetime | None, now: datetime) -> str:
+    return LATE if is_late(status, next_expected_at, now) else status
+
+
+def late_q(now: datetime) -> Q:
+    """``is_late`` as a condition."""
+    return Q(status=HostStatus.UP, next_expected_at__lt=now)
+
+
+def display_status_q(now: datetime) -> dict[str, Q]:
+    """One condition per displayed state; together they cover every host exactly once."""
+    return {
+        "new": Q(status=HostStatus.NEW),
+        "up": Q(status=HostStatus.UP) & ~late_q(now),
+        LATE: late_q(now),
+        "down": Q(status=HostStatus.DOWN),
+        "paused": Q(status=HostStatus.PAUSED),
+    }
+
+
+def display_status_sql(now: datetime) -> Case:
+    """``display_status`` as an expression."""
+    return Case(When(late_q(now), then=Value(LATE)), default=F("status"), output_field=CharField())
+
+
+def status_rank_sql(now: datetime) -> Case:
+    """``STATUS_RANK`` of the displayed state as an expression (down first)."""
+    conditions = display_status_q(now)
+    return Case(
+        *(When(conditions[name], then=Value(STATUS_RANK[name])) for name in DISPLAY_STATUSES),
+        output_field=IntegerField(),
+    )
+
+
+class HostQuerySet(models.QuerySet):
+    # Reading -----------------------------------------------------------------------------
+
+    def in_display_status(self, name: str, now: datetime) -> "HostQuerySet":
+        return self.filter(display_status_q(now)[name])
+
+    def display_counts(self, now: datetime) -> dict[str, int]:
+        """Hosts per displayed state, and ``total``: one query."""
+        conditions = display_status_q(now)
+        return self.aggregate(
+            total=Count("pk"),
+            **{name: Count("pk", filter=conditions[name]) for name in DISPLAY_STATUSES},
+        )
+
+    def overdue(self, now: datetime) -> "HostQuerySet":
+        """``up`` hosts whose deadline has passed: what the sweep marks down."""
+        return self.filter(status=HostStatus.UP, next_deadline__lte=now)
+
+    # Transitions -------------------------------------------------------------------------
+
+    def mark_down(self, host: "Host", at: datetime) -> "StatusChange | None":
+        """Flip an overdue ``up`` host to down, unless someone else did or it just reported."""
+        from hosts.models import StatusChange
+
+        with transaction.atomic():
+            flipped = self.filter(pk=host.pk, status=HostStatus.UP, next_deadline__lte=at).update(
+                status=HostStatus.DOWN,
+                status_changed_at=at,
+                next_expected_at=None,
+                next_deadline=None,
+                updated_at=at,
+            )
+            if not flipped:
+                return None
+            change = StatusChange.objects.create(
+                host=host,
+                from_status=HostStatus.UP,
+                to_status=HostStatus.DOWN,
+                at=at,
+                previous_since=host.status_changed_at,
+                reason="no heartbeat before the deadline",
+            )
+        host.status, host.status_changed_at = HostStatus.DOWN, at
+        host.next_expected_at = host.next_deadline = None
+        return change
+
+    def postpone_deadlines(self, since: datetime, now: datetime) -> int:
+        """Give ``up`` hosts whose deadline fell in (since, now] one grace period from now
+        (at least a minute); returns how many. For while heartbeats cannot reach us."""
+        postponed = 0
+        due = self.filter(status=HostStatus.UP, next_deadline__gt=since, next_deadline__lte=now)
+        for host in due:
+            deadline = now + timedelta(seconds=max(host.grace_seconds, 60))
+            postponed += self.filter(
+                pk=host.pk, status=HostStatus.UP, next_deadline=host.next_deadline
+            ).update(next_deadline=deadline)
+        return postponed
+
+    def restart_deadlines(self, since: datetime, back_at: datetime) -> int:
+        """``up`` hosts whose deadline lies after ``since`` are watched afresh from
+        ``back_at``: at least the deadline a heartbeat then would give; returns how many.
+
+        For the end of a time when heartbeats could not reach us (our link down, netmon
+        not running): a healthy host reports at its next scheduled time, up to a whole
+        period after we are back. Only ever moves deadlines later; a heartbeat arriving
+        meanwhile wins (conditional update).
+        """
+        moved = 0
+        hosts = self.filter(status=HostStatus.UP, next_deadline__gt=since)
+        for host in hosts.iterator():
+            due = schedule.next_deadline(host.get_schedule(), back_at)
+            if due.deadline > host.next_deadline:
+                moved += self.filter(
+                    pk=host.pk, status=HostStatus.UP, next_deadline=host.next_deadline
+                ).update(
+                    monitored_since=back_at,
+                    next_expected_at=due.expected_at,
+                    next_deadline=due.deadline,
+                )
+        return moved
+
+    def start_flapping(self, host: "Host", at: datetime) -> bool:
+        """Mute a host's flips (and its reminders) until it has been stable for a while."""
+        started = self.filter(pk=host.pk, flapping_since__isnull=True).update(
+            flapping_since=at, next_reminder_at=None
+        )
+        if started:
+            host.flapping_since, host.next_reminder_at = at, None
+        return bool(started)
+
+    def end_flapping(self, host: "Host") -> bool:
+        ended = self.filter(pk=host.pk, flapping_since=host.flapping_since).update(
+            flapping_since=None
+        )
+        if ended:
+            host.flapping_since = None
+        return bool(ended)
+
+    def schedule_reminder(self, host: "Host", at: datetime) -> None:
+        """The first "still down" reminder of a host that just went down."""
+        if self.filter(pk=host.pk, status=HostStatus.DOWN).update(next_reminder_at=at):
+            host.next_reminder_at = at
+
+    def claim_reminder(self, host: "Host", next_at: datetime | None) -> bool:
+        """Take the reminder that is due (once among several monitors); ``next_at``: the one
+        after, or None to stop reminding."""
+        return bool(
+            self.filter(
+                pk=host.pk, status=HostStatus.DOWN, next_reminder_at=host.next_reminder_at
+            ).update(next_reminder_at=next_at)
+        )
