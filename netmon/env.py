@@ -10,7 +10,7 @@ import secrets
 from datetime import time
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -94,10 +94,10 @@ def env_weekdays(name: str, default: str) -> tuple[int, ...]:
 
 def env_timezone(name: str, default: str) -> str:
     value = _raw(name) or default
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(name, value, "an IANA time zone such as Europe/Berlin") from None
+    # The list, not ZoneInfo(value): "Europe" names a directory of the zone database,
+    # and opening it raised IsADirectoryError, a traceback instead of this message.
+    if value not in available_timezones():
+        raise _fail(name, value, "an IANA time zone such as Europe/Berlin")
     return value
 
 

@@ -42,6 +42,7 @@ def setting(name: str, variables: dict[str, str]) -> str:
         ("BUSINESS_HOURS_START", "25:00"),
         ("BUSINESS_HOURS_DAYS", "0,8"),
         ("BUSINESS_HOURS_TIMEZONE", "Mars/Base"),
+        ("BUSINESS_HOURS_TIMEZONE", "Europe"),  # a directory of the zone database
         ("DATABASE_URL", "mysql://x"),
         ("DISCORD_WEBHOOK_URL", "not-a-url"),
         ("TASK_BROKER", "rabbit"),
@@ -257,7 +258,7 @@ def test_env_weekdays(monkeypatch):
 def test_env_timezone(monkeypatch):
     monkeypatch.setenv("NETMON_X", "Europe/Berlin")
     assert env.env_timezone("NETMON_X", "UTC") == "Europe/Berlin"
-    for bad in ("Mars/Base", "../../etc/passwd", "Europe/"):
+    for bad in ("Mars/Base", "../../etc/passwd", "Europe/", "Europe", "zone1970.tab"):
         monkeypatch.setenv("NETMON_X", bad)
         with raises_naming("NETMON_X"):
             env.env_timezone("NETMON_X", "UTC")
