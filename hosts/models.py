@@ -10,12 +10,14 @@ from hosts import schedule
 from hosts.choices import GapCause, HostStatus, ScheduleType
 from hosts.querysets import HostQuerySet, display_status
 from hosts.validators import (
+    CONTROL_CHARACTERS,
     MAX_FREQUENCY,
     MAX_GRACE,
     MAX_TAG_LENGTH,
     MAX_TAGS,
     MIN_FREQUENCY,
     validate_host_id,
+    validate_single_line,
     validate_timezone,
 )
 from netmon.tokens import generate_token, hash_token, token_prefix
@@ -33,7 +35,7 @@ def business_window() -> schedule.Window:
 
 class Host(models.Model):
     host_id = models.CharField(max_length=64, unique=True, validators=[validate_host_id])
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_single_line])
     token_hash = models.CharField(max_length=64, editable=False)
     token_prefix = models.CharField(max_length=8, editable=False)
     frequency_seconds = models.PositiveIntegerField(
@@ -99,6 +101,8 @@ class Host(models.Model):
             errors["tags"] = "Tags must be a list of strings."
         elif len(self.tags) > MAX_TAGS or any(not 0 < len(t) <= MAX_TAG_LENGTH for t in self.tags):
             errors["tags"] = f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
+        elif any(CONTROL_CHARACTERS.search(tag) for tag in self.tags):
+            errors["tags"] = "Tags are one line of text, without control characters."
         if errors:
             raise ValidationError(errors)
 

@@ -29,6 +29,20 @@ def validate_host_id(value: str) -> None:
         raise ValidationError(f"'{value}' is reserved.", code="reserved")
 
 
+# Control characters: C0, DEL and C1. A line break in a host's name would start a new line
+# in every log line, email subject and alert that names the host.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def validate_single_line(value: str) -> None:
+    """One line of text without control characters: for names shown everywhere."""
+    if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+        raise ValidationError(
+            "Use one line of text, without line breaks, tabs or other control characters.",
+            code="control_character",
+        )
+
+
 # What the OpenAPI schema says about fields with these validators (netmon.api.AutoSchema).
 validate_host_id.openapi_schema = {
     "pattern": f"^{HOST_ID_PATTERN.pattern}$",

@@ -312,3 +312,24 @@ def test_openapi_schema_and_docs(api, client):
     docs = api.get("/api/v1/docs")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "web\r\nSubject: forged"}, "name"),
+        ({"name": "tab\there"}, "name"),
+        ({"name": "bell\x07"}, "name"),
+        ({"tags": ["office", "line\nbreak"]}, "tags"),
+    ],
+)
+def test_names_and_tags_with_control_characters_are_refused(api, change, field):
+    """A name or tag is printed in log lines, email subjects and alerts: one line only."""
+    response = api.post("/api/v1/hosts", {**NEW_HOST, **change}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Host.objects.exists()
+    api.post("/api/v1/hosts", NEW_HOST, format="json")
+    response = api.patch(f"/api/v1/hosts/{NEW_HOST['host_id']}", change, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert Host.objects.get().name == NEW_HOST["name"]
