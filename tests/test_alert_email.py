@@ -5,7 +5,7 @@ HTML part does with outside text is in test_alert_neutralisation.py.
 """
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -14,10 +14,9 @@ from django.utils import timezone
 
 from alerts.choices import AlertKind, ChannelKind, Severity
 from alerts.delivery import dispatch_due
-from alerts.markup import code, timestamp
 from alerts.models import Alert, Channel
 from alerts.outbox import queue_alert
-from hosts.models import Host
+from tests.monitoring_support import host_goes_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,31 +28,11 @@ def inbox(settings):
     Channel.objects.create(name="mail", kind=ChannelKind.EMAIL, email_to="a@example.com, b@x")
 
 
-def queue_host_down(host: Host, last_seen: datetime) -> Alert:
-    """A host-down alert as hosts/alerting.py writes one: ids as code, moments as moments."""
-    with transaction.atomic():
-        return queue_alert(
-            AlertKind.HOST_DOWN,
-            Severity.ERROR,
-            f"{host.name} is down",
-            ["No heartbeat from ", code(host.host_id), " before its deadline."],
-            [
-                ("Host", [host.name, " (", code(host.host_id), ")"]),
-                ("Last seen", [timestamp(last_seen)]),
-                ("Expected every", "1 min"),
-                ("Grace", "1 min"),
-                ("Schedule", "always"),
-                ("Down since", [timestamp(last_seen + timedelta(minutes=2))]),
-            ],
-            host,
-            f"https://monitor.example/api/v1/dashboard/hosts/{host.host_id}",
-        )
-
-
-def test_a_host_down_mail_has_a_text_and_an_html_part(inbox, make_host):
+def test_a_host_down_mail_has_a_text_and_an_html_part(inbox, make_host, settings):
+    settings.NETMON_BASE_URL = "https://monitor.example"
     host, _ = make_host("web01", name="Web Server 01")
     last_seen = timezone.now() - timedelta(minutes=10)
-    queue_host_down(host, last_seen)
+    host_goes_down(host, last_seen, last_seen + timedelta(minutes=2))
     dispatch_due()
 
     [message] = mail.outbox

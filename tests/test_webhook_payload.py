@@ -16,10 +16,10 @@ from fakes import RecordingServer, Reply
 
 from alerts.choices import AlertKind, ChannelKind, Severity
 from alerts.delivery import dispatch_due
-from alerts.markup import code, timestamp
 from alerts.models import Alert, Channel
 from alerts.outbox import queue_alert
 from hosts.models import Host
+from tests.monitoring_support import host_goes_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,31 +34,10 @@ def hook(settings):
         yield server
 
 
-def queue_host_down(host: Host, last_seen: datetime) -> Alert:
-    """A host-down alert as hosts/alerting.py writes one: ids as code, moments as moments."""
-    with transaction.atomic():
-        return queue_alert(
-            AlertKind.HOST_DOWN,
-            Severity.ERROR,
-            f"{host.name} is down",
-            ["No heartbeat from ", code(host.host_id), " before its deadline."],
-            [
-                ("Host", [host.name, " (", code(host.host_id), ")"]),
-                ("Last seen", [timestamp(last_seen)]),
-                ("Expected every", "1 min"),
-                ("Grace", "1 min"),
-                ("Schedule", "always"),
-                ("Down since", [timestamp(last_seen + timedelta(minutes=2))]),
-            ],
-            host,
-            f"https://monitor.example/api/v1/dashboard/hosts/{host.host_id}",
-        )
-
-
 def host_down(make_host, hook) -> tuple[Host, dict]:
     host, _ = make_host("web01", name="Web Server 01")
     host.last_heartbeat_at = timezone.now() - timedelta(minutes=10)
-    queue_host_down(host, host.last_heartbeat_at)
+    host_goes_down(host, host.last_heartbeat_at, host.last_heartbeat_at + timedelta(minutes=2))
     dispatch_due()
     [request] = hook.requests
     return host, request.json()
