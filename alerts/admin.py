@@ -9,12 +9,13 @@ from alerts.outbox import queue_alert
 
 
 class ChannelForm(forms.ModelForm):
-    url = forms.URLField(
-        assume_scheme="https",
+    # A CharField: Apprise URLs have their service's scheme. Channel.clean validates the
+    # URL for the kind.
+    url = forms.CharField(
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Webhook URL (a secret: never shown again in full)",
+        help_text="Webhook URL, or Apprise URL (a secret: never shown again in full)",
     )
 
     class Meta:

@@ -5,6 +5,7 @@ class ChannelKind(models.TextChoices):
     DISCORD = "discord", "Discord webhook"
     WEBHOOK = "webhook", "JSON webhook"
     EMAIL = "email", "Email"
+    APPRISE = "apprise", "Apprise (ntfy, Gotify, Slack, Telegram, Matrix, …)"
 
 
 class AlertKind(models.TextChoices):

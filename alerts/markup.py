@@ -117,6 +117,19 @@ def as_plain(text: Text) -> str:
     return "".join(rendered)
 
 
+def unlinked(text: str) -> str:
+    """Outside text for a service whose rendering netmon does not know (Apprise's targets:
+    Mattermost and Rocket.Chat render markdown and mentions in plain text): a zero-width
+    space after every ``@`` and inside ``://``, so no mention pings and no outsider's URL
+    is linked; otherwise exactly as written."""
+    return SCHEME.sub(":" + ZWSP, text.replace("@", "@" + ZWSP))
+
+
+def as_inert(text: Text) -> str:
+    """``as_plain`` with every data part defused (netmon's own parts as written)."""
+    return as_plain([unlinked(part) if isinstance(part, str) else part for part in parts(text)])
+
+
 def discord_escape(text: str) -> str:
     """Data for Discord markdown: shown as written, never formatting, links or mentions."""
     text = MARKDOWN.sub(r"\\\1", text)

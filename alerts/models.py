@@ -1,7 +1,10 @@
+import logging
 from urllib.parse import urlsplit
 
+import apprise
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils.timezone import now
 
@@ -9,6 +12,15 @@ from alerts.choices import AlertKind, AlertState, ChannelKind, DeliveryState, Se
 from hosts.models import Host
 
 ENVIRONMENT_CHANNEL_NAME = "Discord (DISCORD_WEBHOOK_URL)"
+
+# Apprise's own log lines name the URL it sends to, and an Apprise URL is the channel's
+# secret (a token, a topic): they must not reach netmon's logs. Apprise still hands them
+# to the caller of each notify() (alerts/transports.py reads the status codes there).
+_apprise_log = logging.getLogger(apprise.logger.name)
+_apprise_log.propagate = False
+_apprise_log.addHandler(logging.NullHandler())
+
+http_url = URLValidator(schemes=["http", "https"])
 
 
 def mask_url(url: str) -> str:
@@ -25,13 +37,31 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{shown}****"
 
 
+def mask_apprise_url(url: str) -> str:
+    """Only the scheme (the service) of an Apprise URL: its secret may be anywhere after it."""
+    scheme, marker, _ = url.partition("://")
+    return f"{scheme.lower()}://****" if marker and scheme.isalnum() else "****"
+
+
+def apprise_accepts(url: str) -> bool:
+    """Whether Apprise knows the URL's service and can parse what the service needs.
+
+    Nothing is sent: Apprise only parses the URL and builds its notifier.
+    """
+    return apprise.Apprise().add(url)
+
+
 class Channel(models.Model):
     """Where alerts go. Delivery bookkeeping (lease, rate limit, breakage) lives here too."""
 
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=ChannelKind.choices)
-    url = models.URLField(
-        max_length=500, blank=True, help_text="Webhook URL (a secret: shown masked)"
+    # Not a URLField: an Apprise URL has its service's scheme (ntfy://, tgram://, …).
+    # ``clean`` validates the URL for the channel's kind.
+    url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Webhook URL, or Apprise URL for Apprise channels (a secret: shown masked)",
     )
     email_to = models.CharField(
         max_length=500, blank=True, help_text="Comma-separated addresses for email channels"
@@ -55,10 +85,22 @@ class Channel(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.kind in (ChannelKind.DISCORD, ChannelKind.WEBHOOK) and not (
-            self.url or self.from_environment
-        ):
-            raise ValidationError({"url": "A webhook URL is required."})
+        """Validate the URL for the kind. Messages never repeat the URL: it is a secret."""
+        if self.kind in (ChannelKind.DISCORD, ChannelKind.WEBHOOK):
+            if not (self.url or self.from_environment):
+                raise ValidationError({"url": "A webhook URL is required."})
+            if self.url:
+                try:
+                    http_url(self.url)
+                except ValidationError:
+                    raise ValidationError({"url": "Enter a valid http(s) URL."}) from None
+        if self.kind == ChannelKind.APPRISE:
+            if not self.url:
+                raise ValidationError({"url": "An Apprise URL is required."})
+            if not apprise_accepts(self.url):
+                raise ValidationError(
+                    {"url": "Apprise does not know this URL's service, or the URL is incomplete."}
+                )
         if self.kind == ChannelKind.EMAIL and not self.email_to:
             raise ValidationError({"email_to": "At least one address is required."})
 
@@ -68,7 +110,11 @@ class Channel(models.Model):
 
     @property
     def masked_target(self) -> str:
-        return self.email_to if self.kind == ChannelKind.EMAIL else mask_url(self.target_url)
+        if self.kind == ChannelKind.EMAIL:
+            return self.email_to
+        if self.kind == ChannelKind.APPRISE:
+            return mask_apprise_url(self.url)
+        return mask_url(self.target_url)
 
     @property
     def request_timeout(self) -> float:

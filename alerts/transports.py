@@ -2,27 +2,40 @@
 
 An alert stores facts (alerts/models.py); its transport renders them when it sends:
 Discord as an embed in escaped markdown, the JSON webhook as a versioned payload of plain
-text and typed values, email as plain text plus HTML. docs/alert-payloads.md documents
-each format. A transport also carries its channel kind's limits, which the delivery
-engine (alerts/delivery.py) keeps to for every channel of the kind.
+text and typed values, email as plain text plus HTML, Apprise (ntfy, Gotify, Telegram, …)
+as a title and a plain-text body. docs/alert-payloads.md documents each format. A
+transport also carries its channel kind's limits, which the delivery engine
+(alerts/delivery.py) keeps to for every channel of the kind.
 
 A transport never raises for a delivery problem: it returns an ``Outcome`` that
 says what the delivery engine should do next.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from html import escape
 
+import apprise
 import requests
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from alerts.choices import SEVERITY_COLOURS, ChannelKind
-from alerts.markup import Text, as_discord, as_html, as_plain, discord_escape, html_escape, times
+from alerts.choices import SEVERITY_COLOURS, AlertKind, ChannelKind, Severity
+from alerts.markup import (
+    Text,
+    as_discord,
+    as_html,
+    as_inert,
+    as_plain,
+    discord_escape,
+    html_escape,
+    times,
+    unlinked,
+)
 from alerts.models import Alert, Channel, mask_url
 
 USER_AGENT = "netmon (self-hosted monitoring)"
@@ -146,16 +159,22 @@ def _retry_after(response: requests.Response) -> float:
 
 def outcome_of(response: requests.Response) -> Outcome:
     status = response.status_code
-    summary = f"HTTP {status}: {response.text[:200]}"
     if 200 <= status < 300:
         return SENT
+    kind = refusal_kind(status)
+    retry_after = _retry_after(response) if kind == "rate_limited" else 0.0
+    return Outcome(kind, f"HTTP {status}: {response.text[:200]}", retry_after=retry_after)
+
+
+def refusal_kind(status: int) -> str:
+    """What a non-2xx HTTP status means for the delivery engine (an ``Outcome`` kind)."""
     if status == 429:
-        return Outcome("rate_limited", summary, retry_after=_retry_after(response))
+        return "rate_limited"
     if status in (401, 403, 404, 410):
-        return Outcome("broken", summary)
+        return "broken"
     if status >= 500 or status == 408:
-        return Outcome("transient", summary)
-    return Outcome("payload", summary)
+        return "transient"
+    return "payload"
 
 
 class DiscordTransport(HttpTransport):
@@ -405,10 +424,138 @@ def alert_html(alert: Alert) -> str:
     )
 
 
+APPRISE_BATCH = 10
+# Services show the sender's name (Mattermost's username, for one) as Apprise's app id.
+APPRISE_ASSET = apprise.AppriseAsset(app_id="netmon", app_desc="netmon")
+# Apprise does not pass a 429's Retry-After on: wait this long instead.
+APPRISE_RETRY_AFTER_SECONDS = 30.0
+# The status Apprise's plugins log for a refused request: "…, error=429." Some pass on
+# the service's own code instead, ntfy's five digits (42901: HTTP 429, reason 01).
+APPRISE_STATUS = re.compile(r"\berror=(\d{3})(\d\d)?\b")
+# Most severe first: one target of a URL that is broken decides, even if another only
+# failed for now; a refusal of the message decides only when nothing else went wrong.
+APPRISE_PRECEDENCE = ("broken", "rate_limited", "transient", "payload")
+RECOVERY_KINDS = {
+    AlertKind.HOST_UP,
+    AlertKind.HOST_STABLE,
+    AlertKind.OUTAGE_ENDED,
+    AlertKind.LOG_ANALYSIS_OK,
+}
+
+
+class AppriseTransport(Transport):
+    """Any service Apprise speaks (ntfy, Gotify, Telegram, Slack, Matrix, …), by its URL.
+
+    One notification per batch of up to 10 alerts: a title (the alert's, or "N netmon
+    alerts") and a plain-text body. Apprise turns plain text into what the service
+    renders, escaping it on the way (text to markdown or HTML) where it knows the service
+    renders markup; some render markdown and mentions even in plain text (Mattermost,
+    Rocket.Chat), so outside text also gets a zero-width space after each ``@`` and in
+    ``://`` (``markup.unlinked``): no mention pings, no outsider's URL is linked.
+
+    The services behind Apprise are chat apps and push services read by people, with
+    limits of their own that netmon cannot ask about: 30 messages a minute, 2 s apart,
+    as for Discord. Apprise retries nothing here (the delivery engine does) and reports a
+    refusal only in its log lines, which name the URL: the outcome is read from the status
+    code in them, and its error is netmon's own sentence.
+    """
+
+    max_batch = APPRISE_BATCH
+    per_minute = 30
+    burst = (5, 2.0)
+    spacing = 2.0
+
+    def send(self, alerts: list[Alert]) -> Outcome:
+        service = self.service()
+        if service is None:
+            return Outcome("broken", f"{self.target()} is not a valid Apprise URL")
+        notifier = apprise.Apprise()
+        notifier.add(service)
+        result = notifier.notify(
+            body=apprise_body(alerts),
+            title=apprise_title(alerts),
+            notify_type=apprise_type(alerts),
+            body_format=apprise.NotifyFormat.TEXT,
+        )
+        if result:
+            return SENT
+        return self.refusal([entry.message for entry in result.logs()])
+
+    def service(self) -> apprise.NotifyBase | None:
+        """The URL's notifier, on netmon's terms whatever the URL's arguments say.
+
+        netmon's timeouts (``cto``/``rto`` would decide how long a probe hangs), no retries
+        of Apprise's own (``retry`` would resend behind the engine's back), a failure is one
+        (``optional`` reports it as success), and a message too long for the service is cut
+        (``overflow=split`` would send several, and a retry after a half-sent one repeats
+        the half that arrived).
+        """
+        service = apprise.Apprise.instantiate(self.channel.url, asset=APPRISE_ASSET)
+        if not service:
+            return None
+        timeout = self.channel.request_timeout
+        service.socket_connect_timeout = service.socket_read_timeout = timeout
+        service.retry = 0
+        service.optional = False
+        service.overflow_mode = apprise.OverflowMode.TRUNCATE
+        return service
+
+    def target(self) -> str:
+        return self.channel.masked_target
+
+    def refusal(self, log_lines: list[str]) -> Outcome:
+        """The outcome of a failed notification, from the log lines Apprise captured."""
+        statuses = [int(m[1]) for line in log_lines for m in APPRISE_STATUS.finditer(line)]
+        if not statuses:
+            # No status: no answer (refused, timed out, name not resolved), or a failure
+            # Apprise gives no status for. Retrying loses nothing; the engine probes.
+            return Outcome("transient", f"{self.target()} did not answer")
+        by_kind = {refusal_kind(status): status for status in reversed(statuses)}
+        kind = next(kind for kind in APPRISE_PRECEDENCE if kind in by_kind)
+        status = by_kind[kind]
+        error = f"{self.target()} answered HTTP {status}"
+        retry_after = APPRISE_RETRY_AFTER_SECONDS if kind == "rate_limited" else 0.0
+        return Outcome(kind, error, retry_after=retry_after)
+
+
+def apprise_title(alerts: list[Alert]) -> str:
+    """One line, as an email's subject: a line break in a title is no new field."""
+    return unlinked(email_subject(alerts))
+
+
+def apprise_body(alerts: list[Alert]) -> str:
+    return "\n\n".join(apprise_text(alert, with_title=len(alerts) > 1) for alert in alerts)
+
+
+def apprise_text(alert: Alert, with_title: bool) -> str:
+    description, fields = rendered_texts(alert, as_inert)
+    lines = [unlinked(alert.title)] if with_title else []
+    lines += [description] if description else []
+    lines += [f"{name}: {value}" for name, value in fields]
+    lines += [alert.url] if alert.url else []
+    lines.append(
+        f"netmon · {alert.get_severity_display()} · {alert.get_kind_display()} · #{alert.pk}"
+    )
+    return "\n".join(lines)
+
+
+def apprise_type(alerts: list[Alert]) -> apprise.NotifyType:
+    """The service's colour or icon: the batch's most severe alert, green for recoveries."""
+    severities = {alert.severity for alert in alerts}
+    if severities & {Severity.ERROR, Severity.CRITICAL}:
+        return apprise.NotifyType.FAILURE
+    if Severity.WARNING in severities:
+        return apprise.NotifyType.WARNING
+    if all(alert.kind in RECOVERY_KINDS for alert in alerts):
+        return apprise.NotifyType.SUCCESS
+    return apprise.NotifyType.INFO
+
+
 TRANSPORTS: dict[str, type[Transport]] = {
     ChannelKind.DISCORD: DiscordTransport,
     ChannelKind.WEBHOOK: WebhookTransport,
     ChannelKind.EMAIL: EmailTransport,
+    ChannelKind.APPRISE: AppriseTransport,
 }
 
 
