@@ -100,11 +100,19 @@ class HostAdmin(admin.ModelAdmin):
 
 @admin.register(StatusChange)
 class StatusChangeAdmin(admin.ModelAdmin):
-    list_display = ["host", "at", "from_status", "to_status", "reason"]
+    list_display = ["host", "at", "from_status", "to_status", "reason", "alerted_at"]
     list_filter = ["to_status", "at"]
     search_fields = ["host__host_id", "reason"]
     list_select_related = ["host"]
-    readonly_fields = ["host", "at", "from_status", "to_status", "reason"]
+    readonly_fields = [
+        "host",
+        "at",
+        "from_status",
+        "to_status",
+        "previous_since",
+        "reason",
+        "alerted_at",
+    ]
 
     def has_add_permission(self, request) -> bool:
         return False
