@@ -224,6 +224,17 @@ def _connect_error(target: SSHTarget, check: _HostKeyCheck, error: Exception) ->
                 "admin (SSH host keys) or enable trust on first use for this source.",
                 "host_key_unknown",
             )
+    # The server may notice first that no host key type is in common and hang up: then
+    # the client sees the connection lost before any host key was presented.
+    lost_in_key_exchange = isinstance(error, asyncssh.ConnectionLost) and presented is None
+    if lost_in_key_exchange and target.pinned:
+        types = ", ".join(sorted({key.get_algorithm() for key in target.pinned}))
+        return CollectionError(
+            f"key exchange with {where} failed: the server closed the connection before it "
+            f"presented a host key; it may offer none of the pinned host key types ({types}) "
+            "(a reinstalled host, or someone in between). Nothing was sent to it.",
+            "key_exchange",
+        )
     if isinstance(error, asyncssh.KeyExchangeFailed | asyncssh.HostKeyNotVerifiable):
         if target.pinned:
             types = ", ".join(sorted({key.get_algorithm() for key in target.pinned}))
