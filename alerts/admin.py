@@ -8,6 +8,18 @@ from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import queue_alert
 
 
+class TagLinesField(forms.CharField):
+    """A list of tags edited as text, one per line (a tag never holds a line break)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:
+        return [line.strip() for line in super().to_python(value).splitlines() if line.strip()]
+
+
 class ChannelForm(forms.ModelForm):
     # A CharField: Apprise URLs have their service's scheme. Channel.clean validates the
     # URL for the kind.
@@ -18,9 +30,32 @@ class ChannelForm(forms.ModelForm):
         help_text="Webhook URL, or Apprise URL (a secret: never shown again in full)",
     )
 
+    # The routing rules as a person edits them: kinds as checkboxes, tags one per line (a
+    # tag may hold a comma or a space, never a line break). Channel.clean validates them.
+    alert_kinds = forms.MultipleChoiceField(
+        choices=AlertKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: all kinds.",
+    )
+    tags = TagLinesField(
+        required=False,
+        help_text="One host tag per line: the alerts of hosts with one of them come here.",
+    )
+
     class Meta:
         model = Channel
-        fields = ["name", "kind", "url", "email_to", "enabled", "min_severity"]
+        fields = [
+            "name",
+            "kind",
+            "url",
+            "email_to",
+            "enabled",
+            "min_severity",
+            "alert_kinds",
+            "tags",
+            "default",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,14 +72,32 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
-    list_display = ["name", "kind", "target", "enabled", "min_severity", "broken_label"]
-    list_filter = ["kind", "enabled"]
+    list_display = [
+        "name",
+        "kind",
+        "target",
+        "enabled",
+        "min_severity",
+        "kinds_label",
+        "tags_label",
+        "default",
+        "broken_label",
+    ]
+    list_filter = ["kind", "enabled", "default"]
     readonly_fields = ["from_environment", "broken_at", "broken_reason", "created_at"]
     actions = ["send_test_alert", "mark_repaired"]
 
     @admin.display(description="target")
     def target(self, channel: Channel) -> str:
         return channel.masked_target
+
+    @admin.display(description="alert kinds")
+    def kinds_label(self, channel: Channel) -> str:
+        return ", ".join(channel.alert_kinds) if channel.alert_kinds else "all"
+
+    @admin.display(description="tags")
+    def tags_label(self, channel: Channel) -> str:
+        return ", ".join(channel.tags) if channel.tags else "—"
 
     @admin.display(description="broken", boolean=False)
     def broken_label(self, channel: Channel) -> str:

@@ -10,8 +10,14 @@ from django.utils.timezone import now
 
 from alerts.choices import AlertKind, AlertState, ChannelKind, DeliveryState, Severity
 from hosts.models import Host
+from hosts.validators import CONTROL_CHARACTERS, MAX_TAG_LENGTH, MAX_TAGS
 
 ENVIRONMENT_CHANNEL_NAME = "Discord (DISCORD_WEBHOOK_URL)"
+
+# Alerts about the network and netmon itself: they have no host, so no tags to route by.
+HOSTLESS_KINDS = (AlertKind.OUTAGE_STARTED, AlertKind.OUTAGE_ENDED, AlertKind.SYSTEM)
+HOST_KINDS = tuple(kind for kind in AlertKind if kind not in HOSTLESS_KINDS)
+SEVERITY_RANK = {value: rank for rank, value in enumerate(Severity.values)}
 
 # Apprise's own log lines name the URL it sends to, and an Apprise URL is the channel's
 # secret (a token, a topic): they must not reach netmon's logs. Apprise still hands them
@@ -69,6 +75,18 @@ class Channel(models.Model):
     from_environment = models.BooleanField(default=False, editable=False)
     enabled = models.BooleanField(default=True)
     min_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
+    # Routing rules, applied by ``routes_for``.
+    alert_kinds = models.JSONField(
+        default=list, blank=True, help_text="Alert kinds this channel receives; none: all kinds"
+    )
+    tags = models.JSONField(
+        default=list, blank=True, help_text="Receives the alerts of hosts with one of these tags"
+    )
+    default = models.BooleanField(
+        default=True,
+        help_text="Receives the alerts of hosts whose tags name no channel, and alerts "
+        "without a host (internet outages, netmon's own problems)",
+    )
     broken_at = models.DateTimeField(null=True, blank=True)
     broken_reason = models.CharField(max_length=300, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -103,6 +121,32 @@ class Channel(models.Model):
                 )
         if self.kind == ChannelKind.EMAIL and not self.email_to:
             raise ValidationError({"email_to": "At least one address is required."})
+        self.clean_routing()
+
+    def clean_routing(self) -> None:
+        """The routing rules: known kinds, tags as hosts may have them (hosts/validators.py).
+
+        A channel with no tags that is not a default one would never receive anything, which
+        is a mistake rather than a wish: ``enabled`` is the switch for "nothing".
+        """
+        errors: dict[str, str] = {}
+        kinds = self.alert_kinds
+        if not isinstance(kinds, list) or any(kind not in AlertKind.values for kind in kinds):
+            errors["alert_kinds"] = f"A list of alert kinds, from {AlertKind.values}."
+        tags = self.tags
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            errors["tags"] = "Tags must be a list of strings."
+        elif len(tags) > MAX_TAGS or any(not 0 < len(tag) <= MAX_TAG_LENGTH for tag in tags):
+            errors["tags"] = f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
+        elif any(CONTROL_CHARACTERS.search(tag) for tag in tags):
+            errors["tags"] = "Tags are one line of text, without control characters."
+        elif not tags and not self.default:
+            errors["default"] = (
+                "A channel without tags receives only what default channels receive: "
+                "give it tags, or make it a default channel."
+            )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def target_url(self) -> str:
@@ -141,6 +185,37 @@ class Channel(models.Model):
             if environment.enabled:
                 channels.append(environment)
         return channels
+
+    @classmethod
+    def routes_for(cls, kind: str, severity: str, host: Host | None) -> list["Channel"]:
+        """The channels that receive an alert: the one place that decides it.
+
+        1. Tags choose the channels of a host's alerts: every channel with a tag the host
+           has. A host whose tags name no channel (or that has no tags), and an alert
+           without a host, go to the default channels (``default``) instead.
+        2. Each chosen channel then takes the alert if it is of one of its ``alert_kinds``
+           (none listed: all kinds) and at least its ``min_severity``.
+
+        Tags choose before the filters apply, and there is no second choice: when a
+        host's channels filter an alert out, it is not passed on to the default channels.
+        That keeps a route what the tags say (the routes API shows it, with the kinds no
+        channel takes for a host), and a team's channel that wants only some kinds does
+        not spill the rest of its hosts' alerts onto everyone else's.
+
+        Only enabled channels count (``routing_targets``): a host whose only tagged
+        channel is disabled goes to the default channels while it is off.
+        """
+        channels = cls.routing_targets()
+        host_tags = set(host.tags or []) if host is not None else set()
+        chosen = [c for c in channels if host_tags & set(c.tags or [])]
+        if not chosen:
+            chosen = [c for c in channels if c.default]
+        return [
+            c
+            for c in chosen
+            if (not c.alert_kinds or kind in c.alert_kinds)
+            and SEVERITY_RANK[severity] >= SEVERITY_RANK[c.min_severity]
+        ]
 
     def mark_broken(self, reason: str) -> None:
         self.broken_at = now()

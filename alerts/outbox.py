@@ -4,12 +4,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from alerts.choices import AlertState, Severity
+from alerts.choices import AlertState
 from alerts.markup import Text, as_plain, parts
 from alerts.models import Alert, Channel, Delivery
 from hosts.models import Host
-
-SEVERITY_RANK = {value: rank for rank, value in enumerate(Severity.values)}
 
 
 def dashboard_url(path: str = "/api/v1/dashboard") -> str:
@@ -25,7 +23,7 @@ def queue_alert(
     host: Host | None = None,
     url: str = "",
 ) -> Alert:
-    """Queue an alert for every channel that takes its severity.
+    """Queue an alert for every channel its routing rules send it to (``Channel.routes_for``).
 
     ``title`` is plain text; ``description`` and field values are alerts/markup.py texts
     (a ``str`` is plain text). Nothing here is markdown: each transport renders the alert
@@ -47,8 +45,7 @@ def queue_alert(
     )
     deliveries = [
         Delivery(alert=alert, channel=channel, next_attempt_at=alert.created_at)
-        for channel in Channel.routing_targets()
-        if SEVERITY_RANK[severity] >= SEVERITY_RANK[channel.min_severity]
+        for channel in Channel.routes_for(kind, severity, host)
     ]
     Delivery.objects.bulk_create(deliveries)
     if not deliveries:

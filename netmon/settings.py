@@ -257,6 +257,12 @@ SPECTACULAR_SETTINGS = {
         "netmon.api.document_error_responses",
     ],
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Choices used by several serializers: one named enum each in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "AlertKindEnum": "alerts.choices.AlertKind",
+        "AlertSeverityEnum": "alerts.choices.Severity",
+        "ChannelKindEnum": "alerts.choices.ChannelKind",
+    },
     # Served from the installed sidecar package: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

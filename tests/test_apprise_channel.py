@@ -411,7 +411,14 @@ def test_the_admin_shows_only_the_service_of_an_apprise_url(admin_browser):
 
     response = client.post(
         "/admin/alerts/channel/add/",
-        {"name": "Phones", "kind": "apprise", "url": url, "min_severity": "info", "enabled": "on"},
+        {
+            "name": "Phones",
+            "kind": "apprise",
+            "url": url,
+            "min_severity": "info",
+            "enabled": "on",
+            "default": "on",
+        },
         follow=True,
     )
 

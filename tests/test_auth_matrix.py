@@ -128,6 +128,7 @@ ROWS = [
     # Alerts, log analysis, connectivity
     *api_rows("alert-list", VIEW, "GET"),
     *api_rows("alert-detail", VIEW, "GET"),
+    *api_rows("alert-routes", VIEW, "GET"),
     *api_rows("alert-ack", OPERATE, "POST"),
     *api_rows("analysis-run-list", VIEW, "GET"),
     *api_rows("analysis-run-detail", VIEW, "GET"),

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from alerts.choices import AlertKind, ChannelKind, Severity
 from alerts.models import Alert, Delivery
 
 
@@ -32,3 +33,30 @@ class AlertSerializer(serializers.ModelSerializer):
             "acknowledged_by",
             "deliveries",
         ]
+
+
+class ChannelRouteSerializer(serializers.Serializer):
+    """One channel that receives some kinds of a host's alerts (read-only: answers only)."""
+
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    target = serializers.CharField(help_text="Masked: a channel's URL is a secret.")
+    min_severity = serializers.ChoiceField(choices=Severity.choices)
+    alert_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=AlertKind.choices),
+        help_text="The kinds this channel receives, at or above min_severity.",
+    )
+    matched_tags = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The host's tags that chose this channel; empty: a default channel.",
+    )
+
+
+class RoutesSerializer(serializers.Serializer):
+    host_id = serializers.CharField(allow_null=True, help_text="null: alerts without a host.")
+    tags = serializers.ListField(child=serializers.CharField())
+    channels = ChannelRouteSerializer(many=True)
+    unrouted_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=AlertKind.choices),
+        help_text="Kinds that no channel receives, whatever their severity.",
+    )

@@ -4,9 +4,10 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from alerts.api.serializers import AlertSerializer
+from alerts.api.serializers import AlertSerializer, RoutesSerializer
 from alerts.choices import AlertKind, AlertState, Severity
-from alerts.models import Alert, Delivery
+from alerts.models import HOST_KINDS, HOSTLESS_KINDS, Alert, Channel, Delivery
+from hosts.models import Host
 from netmon.api import parse_time_param
 
 FILTERS = {"state": AlertState, "kind": AlertKind, "severity": Severity}
@@ -61,6 +62,64 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         alert = self.get_object()
         alert.acknowledge(by=_actor(request))
         return Response(AlertSerializer(alert).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "host_id",
+                str,
+                description="The host whose alerts are meant; without it, alerts without a "
+                "host (internet outages, netmon's own problems). An unknown host_id is a 400.",
+            )
+        ],
+        responses=RoutesSerializer,
+        summary="Which channels receive which alerts of a host",
+        description="Each channel that receives some of the host's alerts, with the kinds "
+        "it receives (at or above its min_severity) and the host tags that chose it; and the "
+        "kinds that no channel receives. Rules: docs/alert-routing.md.",
+    )
+    @action(detail=False, methods=["get"])
+    def routes(self, request):
+        """The routing rules' answer for one host (``Channel.routes_for``), per channel.
+
+        Asked kind by kind at the highest severity, so a channel appears with every kind it
+        takes at some severity; its ``min_severity`` says from which. A host_id that names
+        no host is a 400 naming the parameter, as the list's filters answer: it is a query
+        parameter, not the path of an object.
+        """
+        host = None
+        if host_id := request.query_params.get("host_id"):
+            host = Host.objects.filter(host_id=host_id).first()
+            if host is None:
+                raise serializers.ValidationError({"host_id": "No host has this host_id."})
+        kinds = HOST_KINDS if host is not None else HOSTLESS_KINDS
+        host_tags = (host.tags or []) if host is not None else []
+        channels: dict[int, dict] = {}
+        unrouted = []
+        for kind in kinds:
+            receivers = Channel.routes_for(kind, Severity.CRITICAL, host)
+            if not receivers:
+                unrouted.append(kind)
+            for channel in receivers:
+                route = channels.setdefault(
+                    channel.pk,
+                    {
+                        "name": channel.name,
+                        "kind": channel.kind,
+                        "target": channel.masked_target,
+                        "min_severity": channel.min_severity,
+                        "alert_kinds": [],
+                        "matched_tags": [t for t in host_tags if t in (channel.tags or [])],
+                    },
+                )
+                route["alert_kinds"].append(kind)
+        answer = {
+            "host_id": host.host_id if host is not None else None,
+            "tags": host_tags,
+            "channels": list(channels.values()),
+            "unrouted_kinds": unrouted,
+        }
+        return Response(RoutesSerializer(answer).data)
 
 
 def _actor(request) -> str:
