@@ -1,11 +1,15 @@
+import math
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
 from alerts.choices import AlertKind, Severity
+from alerts.delivery import deliver_now
 from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import queue_alert
+from alerts.transports import Outcome
 
 
 class TagLinesField(forms.CharField):
@@ -85,7 +89,7 @@ class ChannelAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "enabled", "default"]
     readonly_fields = ["from_environment", "broken_at", "broken_reason", "created_at"]
-    actions = ["send_test_alert", "mark_repaired"]
+    actions = ["send_test_notification", "mark_repaired"]
 
     @admin.display(description="target")
     def target(self, channel: Channel) -> str:
@@ -117,16 +121,48 @@ class ChannelAdmin(admin.ModelAdmin):
         count = queryset.update(broken_at=None, broken_reason="", send_after=None)
         self.message_user(request, f"{count} channel(s) will be retried.")
 
-    @admin.action(description="Send a test alert to all channels", permissions=["change"])
-    def send_test_alert(self, request, queryset):
-        with transaction.atomic():
-            queue_alert(
-                AlertKind.SYSTEM,
-                Severity.INFO,
-                "Test alert from netmon",
-                f"Sent from the admin by {request.user} at {timezone.now():%Y-%m-%d %H:%M} UTC.",
-            )
-        self.message_user(request, "Test alert queued.", messages.SUCCESS)
+    @admin.action(
+        description="Send a test notification to the selected channels", permissions=["change"]
+    )
+    def send_test_notification(self, request, queryset):
+        """Queue a test for each selected channel alone (routing aside: a channel that serves
+        only some tags could not be tested otherwise) and send it at once, so that the page
+        shows what the channel answered instead of "queued"."""
+        for channel in queryset:
+            with transaction.atomic():
+                alert = queue_alert(
+                    AlertKind.SYSTEM,
+                    Severity.INFO,
+                    "Test notification from netmon",
+                    f"Sent from the admin by {request.user} at {timezone.now():%Y-%m-%d %H:%M} "
+                    f"UTC to test the channel {channel.name}.",
+                    channels=[channel],
+                )
+            # Outside the transaction: the request may take the channel's whole timeout.
+            outcome = deliver_now(alert.deliveries.get())
+            level, result = channel_test_result(channel, outcome)
+            self.message_user(request, f"{channel.name} ({channel.masked_target}): {result}", level)
+
+
+def channel_test_result(channel: Channel, outcome: Outcome | None) -> tuple[int, str]:
+    """The admin message level and text for a channel test's outcome (``deliver_now``)."""
+    channel.refresh_from_db()
+    if outcome is not None and outcome.sent:
+        return messages.SUCCESS, "delivered"
+    if outcome is not None and outcome.kind in ("payload", "broken"):
+        label = "refused" if outcome.kind == "payload" else "broken"
+        return messages.ERROR, f"{label}: {outcome.error}"
+    if outcome is None and channel.broken_at is not None:
+        return messages.ERROR, f"broken: {channel.broken_reason} (mark it as repaired to send)"
+    # Pending: the monitor loop sends it, but not to a disabled channel.
+    waits = "" if channel.enabled else "; the channel is disabled: it waits until enabled"
+    wait = (channel.send_after - timezone.now()).total_seconds() if channel.send_after else 0
+    if outcome is None:
+        busy = f"may send again in {math.ceil(wait)} s" if wait > 0 else "is busy"
+        return messages.WARNING, f"still pending (the channel {busy}){waits}"
+    if outcome.kind == "rate_limited":
+        return messages.WARNING, f"rate limited, will retry in {math.ceil(max(wait, 0))} s{waits}"
+    return messages.ERROR, f"failing: {outcome.error} (it stays queued for retry){waits}"
 
 
 class DeliveryInline(admin.TabularInline):

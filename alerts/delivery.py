@@ -31,7 +31,7 @@ from django_q.tasks import async_task
 
 from alerts.choices import DeliveryState
 from alerts.models import Alert, Channel, Delivery
-from alerts.transports import transport_for
+from alerts.transports import Outcome, transport_for
 
 log = logging.getLogger("netmon.delivery")
 
@@ -110,9 +110,45 @@ def deliver_channel(channel_id: int, token: str, clock: Clock = SYSTEM_CLOCK) ->
     try:
         return deliverer.run()
     finally:
-        Channel.objects.filter(pk=channel_id, lease_token=token).update(
-            lease_until=None, lease_token=""
-        )
+        release_lease(channel_id, token)
+
+
+def release_lease(channel_id: int, token: str) -> None:
+    Channel.objects.filter(pk=channel_id, lease_token=token).update(
+        lease_until=None, lease_token=""
+    )
+
+
+def deliver_now(delivery: Delivery, clock: Clock = SYSTEM_CLOCK) -> Outcome | None:
+    """Send one delivery at once, ahead of its channel's backlog: the admin's channel test.
+
+    It takes the channel's lease like any deliverer, so it keeps to the channel's rate
+    limits and never races the deliverer that holds it, but it does not wait for the
+    monitor loop, and it sends to a disabled channel too (a channel is tried before it is
+    switched on). One attempt: a failure leaves the delivery pending, for the monitor loop
+    to retry like any other (on a disabled channel, once it is enabled). So the caller, an
+    admin page, waits for one request (the channel's timeout) and at most one short wait
+    for the channel's limits (``LONGEST_INLINE_WAIT``, or ``claim_lead`` while it fails).
+
+    Returns the channel's answer; None when nothing was sent: the channel is broken (a
+    person marks it repaired), another deliverer holds it, or it may not send again before
+    a longer wait.
+    """
+    now = clock.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        Channel.objects.filter(pk=delivery.channel_id, broken_at__isnull=True)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .update(lease_until=now + lease_duration(), lease_token=token)
+    )
+    if not claimed:
+        return None
+    deliverer = SingleDeliverer(delivery, token, clock)
+    try:
+        deliverer.run()
+    finally:
+        release_lease(delivery.channel_id, token)
+    return deliverer.outcome
 
 
 def probe_interval(failures: int) -> float:
@@ -143,6 +179,7 @@ class Deliverer:
         # Alerts of a batch the channel refused: sent one by one, so that one bad alert
         # does not sink the others.
         self.send_singly: set[int] = set()
+        self.outcome: Outcome | None = None  # the channel's last answer
 
     @property
     def failing(self) -> bool:
@@ -229,7 +266,7 @@ class Deliverer:
         recent_sends = [*self.channel.recent_sends, started.timestamp()][-kept:]
         if not self.update_channel(recent_sends=recent_sends):
             return 0, True
-        outcome = self.transport.send([d.alert for d in deliveries])
+        outcome = self.outcome = self.transport.send([d.alert for d in deliveries])
         for delivery in deliveries:
             delivery.attempts += 1
         if outcome.sent:
@@ -279,6 +316,25 @@ class Deliverer:
         for name, value in fields.items():
             setattr(self.channel, name, value)
         return bool(updated)
+
+
+class SingleDeliverer(Deliverer):
+    """A deliverer of one delivery, with one attempt (``deliver_now``)."""
+
+    def __init__(self, delivery: Delivery, token: str, clock: Clock):
+        super().__init__(delivery.channel, token, clock)
+        self.delivery = delivery
+
+    def due_deliveries(self) -> list[Delivery]:
+        return list(
+            Delivery.objects.filter(
+                pk=self.delivery.pk, state=DeliveryState.PENDING
+            ).select_related("alert", "alert__host")
+        )
+
+    def send(self, deliveries: list[Delivery]) -> tuple[int, bool]:
+        sent, _ = super().send(deliveries)
+        return sent, True
 
 
 def note_attempts(deliveries: list[Delivery], error: str) -> None:

@@ -22,8 +22,15 @@ def queue_alert(
     fields: Iterable[tuple[str, Text]] = (),
     host: Host | None = None,
     url: str = "",
+    channels: list[Channel] | None = None,
 ) -> Alert:
     """Queue an alert for every channel its routing rules send it to (``Channel.routes_for``).
+
+    ``channels``, when given, are the channels instead, routing aside: the admin's channel
+    test goes to the channel under test, whatever its tags, kinds and severity, and even
+    while it is disabled (to try a channel before switching it on). A disabled channel's
+    deliveries wait until it is enabled: only the test delivers to it at once
+    (alerts/delivery.py ``deliver_now``).
 
     ``title`` is plain text; ``description`` and field values are alerts/markup.py texts
     (a ``str`` is plain text). Nothing here is markdown: each transport renders the alert
@@ -45,7 +52,7 @@ def queue_alert(
     )
     deliveries = [
         Delivery(alert=alert, channel=channel, next_attempt_at=alert.created_at)
-        for channel in Channel.routes_for(kind, severity, host)
+        for channel in (Channel.routes_for(kind, severity, host) if channels is None else channels)
     ]
     Delivery.objects.bulk_create(deliveries)
     if not deliveries:

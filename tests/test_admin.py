@@ -11,8 +11,8 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from alerts.choices import AlertKind, ChannelKind, Severity
-from alerts.models import Alert, Channel, Delivery
+from alerts.choices import ChannelKind
+from alerts.models import Channel
 from analysis.log_config import config_of
 from analysis.models import LogSource
 from hosts.models import Host, StatusChange
@@ -518,23 +518,6 @@ def test_the_channel_from_the_environment_is_masked_too(browser):
     for response in (listing, change):
         assert response.status_code == 200
         assert "FrOm-ThE-eNvIrOnMeNt-SeCrEt" not in text(response)
-
-
-@override_settings(DISCORD_WEBHOOK_URL="")
-def test_send_test_alert_action_queues_an_alert(browser, channel):
-    response = action(browser, CHANNELS, "send_test_alert", channel)
-
-    assert "Test alert queued." in messages(response)
-    alert = Alert.objects.get()
-    assert (alert.kind, alert.severity, alert.title) == (
-        AlertKind.SYSTEM,
-        Severity.INFO,
-        "Test alert from netmon",
-    )
-    assert "root" in alert.description
-    assert list(Delivery.objects.values_list("channel__name", "state")) == [
-        ("Ops Discord", "pending")
-    ]
 
 
 def test_mark_repaired_action(browser, channel):
