@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import models, transaction
-from django.db.models import Case, CharField, Count, F, IntegerField, Q, Value, When
+from django.db.models import Case, Count, IntegerField, Q, Value, When
 
 from hosts import schedule
 from hosts.choices import DISPLAY_STATUSES, LATE, STATUS_RANK, HostStatus
@@ -50,11 +50,6 @@ def display_status_q(now: datetime) -> dict[str, Q]:
         "down": Q(status=HostStatus.DOWN),
         "paused": Q(status=HostStatus.PAUSED),
     }
-
-
-def display_status_sql(now: datetime) -> Case:
-    """``display_status`` as an expression."""
-    return Case(When(late_q(now), then=Value(LATE)), default=F("status"), output_field=CharField())
 
 
 def status_rank_sql(now: datetime) -> Case:
