@@ -63,7 +63,6 @@ def record_heartbeat(
 ) -> Host:
     """Store the heartbeat and move the host's deadline; returns the host as now stored."""
     stamp = connection.ops.adapt_datetimefield_value(at)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT_HEARTBEAT, [host.pk, stamp, source_ip, user_agent, body])
-        return receive_heartbeat(host, at)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_INSERT_HEARTBEAT, [host.pk, stamp, source_ip, user_agent, body])
+        return receive_heartbeat(host, at, cursor)

@@ -10,6 +10,7 @@ records the transition (``Host.receive_heartbeat``).
 from datetime import datetime
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 
 from hosts.choices import HostStatus
 from hosts.models import Host
@@ -21,18 +22,16 @@ _UPDATE_UP_HOST = (
 )
 
 
-def receive_heartbeat(host: Host, at: datetime) -> Host:
-    """Record a heartbeat at ``at`` on its host; call inside the transaction that stores the
-    heartbeat. Returns the host as now stored."""
+def receive_heartbeat(host: Host, at: datetime, cursor: CursorWrapper) -> Host:
+    """Record a heartbeat at ``at`` on its host, with the cursor (and inside the transaction)
+    that stores the heartbeat. Returns the host as now stored."""
     due = next_deadline(host.get_schedule(), at)
     adapt = connection.ops.adapt_datetimefield_value
     stamp, expected, deadline = adapt(at), adapt(due.expected_at), adapt(due.deadline)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _UPDATE_UP_HOST, [stamp, expected, deadline, stamp, host.pk, HostStatus.UP.value]
-        )
-        moved = cursor.rowcount
-    if moved:
+    cursor.execute(
+        _UPDATE_UP_HOST, [stamp, expected, deadline, stamp, host.pk, HostStatus.UP.value]
+    )
+    if cursor.rowcount:
         host.status = HostStatus.UP
         host.last_heartbeat_at = at
         host.next_expected_at, host.next_deadline = due.expected_at, due.deadline
