@@ -15,6 +15,7 @@ _NO_KEY_HASH = hash_token("no such key")
 VIEW_MONITORING = "view_monitoring"
 OPERATE_MONITORING = "operate_monitoring"
 MANAGE_LOG_SOURCES = "manage_log_sources"
+MANAGE_CHANNELS = "manage_channels"
 
 
 class Capability(models.Model):  # noqa: DJ008 (never instantiated: no __str__ needed)
@@ -35,6 +36,10 @@ class Capability(models.Model):  # noqa: DJ008 (never instantiated: no __str__ n
                 MANAGE_LOG_SOURCES,
                 "Can set up log analysis, which makes the server connect over SSH and run commands",
             ),
+            (
+                MANAGE_CHANNELS,
+                "Can set up alert channels, whose URLs are secrets the server sends to",
+            ),
         ]
 
 
@@ -48,7 +53,7 @@ class ApiKey(models.Model):
     class Access(models.TextChoices):
         READ = "read", "Read-only"
         WRITE = "write", "Read-write (hosts, acknowledging)"
-        ADMIN = "admin", "Admin (also log analysis: SSH and commands)"
+        ADMIN = "admin", "Admin (also log analysis: SSH and commands; alert channels)"
 
     name = models.CharField(max_length=100)
     key_id = models.CharField(max_length=16, unique=True, editable=False)
@@ -69,7 +74,7 @@ class ApiKey(models.Model):
 
     def allows(self, capability: str) -> bool:
         """A read key reads, a write key also manages hosts, only an admin key sets up what
-        makes the server open SSH connections and run commands."""
+        makes the server open SSH connections and run commands, or send alerts to a URL."""
         return capability in CAPABILITIES_OF_ACCESS[self.access]
 
     def issue(self) -> str:
@@ -100,5 +105,10 @@ class ApiKey(models.Model):
 CAPABILITIES_OF_ACCESS = {
     ApiKey.Access.READ: {VIEW_MONITORING},
     ApiKey.Access.WRITE: {VIEW_MONITORING, OPERATE_MONITORING},
-    ApiKey.Access.ADMIN: {VIEW_MONITORING, OPERATE_MONITORING, MANAGE_LOG_SOURCES},
+    ApiKey.Access.ADMIN: {
+        VIEW_MONITORING,
+        OPERATE_MONITORING,
+        MANAGE_LOG_SOURCES,
+        MANAGE_CHANNELS,
+    },
 }

@@ -2,9 +2,10 @@
 
 A caller is an API key (``request.auth``) or a logged-in user. Keys have the capabilities
 of their access level (``ApiKey.allows``); users have them as Django permissions
-``accounts.view_monitoring``, ``accounts.operate_monitoring`` and
-``accounts.manage_log_sources``, given by the groups Viewer, Operator and Administrator
-(accounts/migrations/0003_groups.py) or one by one; active superusers have all of them.
+``accounts.view_monitoring``, ``accounts.operate_monitoring``,
+``accounts.manage_log_sources`` and ``accounts.manage_channels``, given by the groups
+Viewer, Operator and Administrator (accounts/migrations/0003_groups.py, 0005) or one by
+one; active superusers have all of them.
 ``is_staff`` only opens the Django admin, where Django's model permissions apply.
 """
 
@@ -12,6 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.models import (
+    MANAGE_CHANNELS,
     MANAGE_LOG_SOURCES,
     OPERATE_MONITORING,
     VIEW_MONITORING,
@@ -24,7 +26,19 @@ REFUSALS = {
     "group or above.",
     MANAGE_LOG_SOURCES: "Log analysis makes the server open SSH connections and run "
     "commands: it needs an admin API key, or an account in the Administrator group.",
+    MANAGE_CHANNELS: "Alert channels hold secret URLs that the server sends to: they need "
+    "an admin API key, or an account in the Administrator group.",
 }
+
+
+class ManagesChannels(BasePermission):
+    """Every method of the channels API, reading too: a channel's settings are an
+    administrator's business (its URL is masked even for them)."""
+
+    message = REFUSALS[MANAGE_CHANNELS]
+
+    def has_permission(self, request, view) -> bool:
+        return may(request, MANAGE_CHANNELS)
 
 
 def user_may(user, capability: str) -> bool:

@@ -1,76 +1,8 @@
-import math
-
-from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
-from django.utils import timezone
 
-from alerts.choices import AlertKind, Severity
-from alerts.delivery import deliver_now
+from alerts.channel_test import send_test_notification
+from alerts.forms import ChannelForm
 from alerts.models import Alert, Channel, Delivery
-from alerts.outbox import queue_alert
-from alerts.transports import Outcome
-
-
-class TagLinesField(forms.CharField):
-    """A list of tags edited as text, one per line (a tag never holds a line break)."""
-
-    widget = forms.Textarea(attrs={"rows": 3})
-
-    def prepare_value(self, value):
-        return "\n".join(value) if isinstance(value, list) else value
-
-    def to_python(self, value) -> list[str]:
-        return [line.strip() for line in super().to_python(value).splitlines() if line.strip()]
-
-
-class ChannelForm(forms.ModelForm):
-    # A CharField: Apprise URLs have their service's scheme. Channel.clean validates the
-    # URL for the kind.
-    url = forms.CharField(
-        required=False,
-        max_length=500,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Webhook URL, or Apprise URL (a secret: never shown again in full)",
-    )
-
-    # The routing rules as a person edits them: kinds as checkboxes, tags one per line (a
-    # tag may hold a comma or a space, never a line break). Channel.clean validates them.
-    alert_kinds = forms.MultipleChoiceField(
-        choices=AlertKind.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: all kinds.",
-    )
-    tags = TagLinesField(
-        required=False,
-        help_text="One host tag per line: the alerts of hosts with one of them come here.",
-    )
-
-    class Meta:
-        model = Channel
-        fields = [
-            "name",
-            "kind",
-            "url",
-            "email_to",
-            "enabled",
-            "min_severity",
-            "alert_kinds",
-            "tags",
-            "default",
-        ]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk and self.instance.url:
-            self.fields["url"].required = False
-            self.fields[
-                "url"
-            ].help_text = f"Currently {self.instance.masked_target}. Leave empty to keep it."
-
-    def clean_url(self) -> str:
-        return self.cleaned_data["url"] or (self.instance.url if self.instance.pk else "")
 
 
 @admin.register(Channel)
@@ -111,11 +43,6 @@ class ChannelAdmin(admin.ModelAdmin):
             else "—"
         )
 
-    def save_model(self, request, obj, form, change):
-        if change and form.has_changed():
-            obj.broken_at, obj.broken_reason = None, ""  # give the new settings a chance
-        super().save_model(request, obj, form, change)
-
     @admin.action(description="Mark as repaired (retry its pending alerts)", permissions=["change"])
     def mark_repaired(self, request, queryset):
         count = queryset.update(broken_at=None, broken_reason="", send_after=None)
@@ -125,44 +52,16 @@ class ChannelAdmin(admin.ModelAdmin):
         description="Send a test notification to the selected channels", permissions=["change"]
     )
     def send_test_notification(self, request, queryset):
-        """Queue a test for each selected channel alone (routing aside: a channel that serves
-        only some tags could not be tested otherwise) and send it at once, so that the page
-        shows what the channel answered instead of "queued"."""
         for channel in queryset:
-            with transaction.atomic():
-                alert = queue_alert(
-                    AlertKind.SYSTEM,
-                    Severity.INFO,
-                    "Test notification from netmon",
-                    f"Sent from the admin by {request.user} at {timezone.now():%Y-%m-%d %H:%M} "
-                    f"UTC to test the channel {channel.name}.",
-                    channels=[channel],
-                )
-            # Outside the transaction: the request may take the channel's whole timeout.
-            outcome = deliver_now(alert.deliveries.get())
-            level, result = channel_test_result(channel, outcome)
-            self.message_user(request, f"{channel.name} ({channel.masked_target}): {result}", level)
+            result = send_test_notification(channel, str(request.user), "the admin")
+            self.message_user(
+                request,
+                f"{channel.name} ({channel.masked_target}): {result.text}",
+                MESSAGE_LEVELS[result.level],
+            )
 
 
-def channel_test_result(channel: Channel, outcome: Outcome | None) -> tuple[int, str]:
-    """The admin message level and text for a channel test's outcome (``deliver_now``)."""
-    channel.refresh_from_db()
-    if outcome is not None and outcome.sent:
-        return messages.SUCCESS, "delivered"
-    if outcome is not None and outcome.kind in ("payload", "broken"):
-        label = "refused" if outcome.kind == "payload" else "broken"
-        return messages.ERROR, f"{label}: {outcome.error}"
-    if outcome is None and channel.broken_at is not None:
-        return messages.ERROR, f"broken: {channel.broken_reason} (mark it as repaired to send)"
-    # Pending: the monitor loop sends it, but not to a disabled channel.
-    waits = "" if channel.enabled else "; the channel is disabled: it waits until enabled"
-    wait = (channel.send_after - timezone.now()).total_seconds() if channel.send_after else 0
-    if outcome is None:
-        busy = f"may send again in {math.ceil(wait)} s" if wait > 0 else "is busy"
-        return messages.WARNING, f"still pending (the channel {busy}){waits}"
-    if outcome.kind == "rate_limited":
-        return messages.WARNING, f"rate limited, will retry in {math.ceil(max(wait, 0))} s{waits}"
-    return messages.ERROR, f"failing: {outcome.error} (it stays queued for retry){waits}"
+MESSAGE_LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
 
 
 class DeliveryInline(admin.TabularInline):

@@ -294,7 +294,10 @@ class Deliverer:
             failures = self.channel.consecutive_failures + 1
             if failures == 1:
                 log.warning("channel %s is failing (%s): probing it", self.channel, outcome.error)
-            self.update_channel(consecutive_failures=failures)
+            if failures == 1:
+                self.update_channel(consecutive_failures=failures, failing_since=started)
+            else:
+                self.update_channel(consecutive_failures=failures)
             resume_at = started + timedelta(seconds=probe_interval(failures))
         return 0, not self.update_channel(send_after=resume_at)
 
@@ -306,7 +309,7 @@ class Deliverer:
                 self.channel,
                 self.channel.consecutive_failures,
             )
-            self.update_channel(consecutive_failures=0)
+            self.update_channel(consecutive_failures=0, failing_since=None)
 
     def update_channel(self, **fields) -> bool:
         """Write channel state while we hold the lease; False once another deliverer has it."""

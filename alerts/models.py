@@ -1,16 +1,25 @@
 import logging
+from datetime import datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 import apprise
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import URLValidator, validate_email
 from django.db import models
 from django.utils.timezone import now
 
 from alerts.choices import AlertKind, AlertState, ChannelKind, DeliveryState, Severity
+from alerts.querysets import ChannelQuerySet
+from alerts.quiet_hours import quiet_end
 from hosts.models import Host
-from hosts.validators import CONTROL_CHARACTERS, MAX_TAG_LENGTH, MAX_TAGS
+from hosts.validators import (
+    CONTROL_CHARACTERS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    validate_single_line,
+)
 
 ENVIRONMENT_CHANNEL_NAME = "Discord (DISCORD_WEBHOOK_URL)"
 
@@ -60,7 +69,7 @@ def apprise_accepts(url: str) -> bool:
 class Channel(models.Model):
     """Where alerts go. Delivery bookkeeping (lease, rate limit, breakage) lives here too."""
 
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_single_line])
     kind = models.CharField(max_length=10, choices=ChannelKind.choices)
     # Not a URLField: an Apprise URL has its service's scheme (ntfy://, tgram://, …).
     # ``clean`` validates the URL for the channel's kind.
@@ -82,10 +91,35 @@ class Channel(models.Model):
     tags = models.JSONField(
         default=list, blank=True, help_text="Receives the alerts of hosts with one of these tags"
     )
+    hosts = models.ManyToManyField(
+        Host,
+        blank=True,
+        related_name="channels",
+        help_text="Receives the alerts of these hosts, as if they had one of the tags",
+    )
     default = models.BooleanField(
         default=True,
         help_text="Receives the alerts of hosts whose tags name no channel, and alerts "
         "without a host (internet outages, netmon's own problems)",
+    )
+    reminder_interval_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text='Seconds between "still down" reminders here; empty: '
+        "REMINDER_INTERVAL_SECONDS; 0: no reminders",
+    )
+    # Quiet hours: a daily period (channel's time zone) in which alerts below
+    # ``quiet_min_severity`` wait for its end instead of going out (``held_until``).
+    quiet_from = models.TimeField(null=True, blank=True, help_text="Quiet hours start, e.g. 22:00")
+    quiet_until = models.TimeField(null=True, blank=True, help_text="Quiet hours end, e.g. 07:00")
+    quiet_timezone = models.CharField(
+        max_length=64, blank=True, help_text="IANA time zone of the quiet hours; empty: UTC"
+    )
+    quiet_min_severity = models.CharField(
+        max_length=10,
+        choices=Severity.choices,
+        default=Severity.CRITICAL,
+        help_text="During quiet hours, alerts of at least this severity still go out at once",
     )
     broken_at = models.DateTimeField(null=True, blank=True)
     broken_reason = models.CharField(max_length=300, blank=True)
@@ -93,8 +127,11 @@ class Channel(models.Model):
     lease_token = models.CharField(max_length=32, blank=True, editable=False)
     send_after = models.DateTimeField(null=True, blank=True, editable=False)
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
     recent_sends = models.JSONField(default=list, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ChannelQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -119,16 +156,22 @@ class Channel(models.Model):
                 raise ValidationError(
                     {"url": "Apprise does not know this URL's service, or the URL is incomplete."}
                 )
-        if self.kind == ChannelKind.EMAIL and not self.email_to:
-            raise ValidationError({"email_to": "At least one address is required."})
+        if self.kind == ChannelKind.EMAIL:
+            addresses = [a.strip() for a in self.email_to.split(",") if a.strip()]
+            if not addresses:
+                raise ValidationError({"email_to": "At least one address is required."})
+            for address in addresses:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    raise ValidationError(
+                        {"email_to": "Enter addresses like ops@example.com, separated by commas."}
+                    ) from None
         self.clean_routing()
 
     def clean_routing(self) -> None:
-        """The routing rules: known kinds, tags as hosts may have them (hosts/validators.py).
-
-        A channel with no tags that is not a default one would never receive anything, which
-        is a mistake rather than a wish: ``enabled`` is the switch for "nothing".
-        """
+        """The routing rules: known kinds, tags as hosts may have them (hosts/validators.py),
+        quiet hours that are a period in a known time zone."""
         errors: dict[str, str] = {}
         kinds = self.alert_kinds
         if not isinstance(kinds, list) or any(kind not in AlertKind.values for kind in kinds):
@@ -140,13 +183,57 @@ class Channel(models.Model):
             errors["tags"] = f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
         elif any(CONTROL_CHARACTERS.search(tag) for tag in tags):
             errors["tags"] = "Tags are one line of text, without control characters."
-        elif not tags and not self.default:
-            errors["default"] = (
-                "A channel without tags receives only what default channels receive: "
-                "give it tags, or make it a default channel."
-            )
+        if (self.quiet_from is None) != (self.quiet_until is None):
+            field = "quiet_until" if self.quiet_until is None else "quiet_from"
+            errors[field] = "Quiet hours need both a start and an end."
+        elif self.quiet_from is not None and self.quiet_from == self.quiet_until:
+            errors["quiet_until"] = "Quiet hours must end at another time than they start."
+        if self.quiet_timezone and self.quiet_timezone not in available_timezones():
+            errors["quiet_timezone"] = "An IANA time zone such as Europe/Berlin."
         if errors:
             raise ValidationError(errors)
+
+    @staticmethod
+    def check_receives_something(tags: list, hosts: list, default: bool) -> None:
+        """A channel with neither tags nor hosts that is not a default channel would never
+        receive anything: a mistake rather than a wish, since ``enabled`` is the switch for
+        "nothing". Checked by the forms and the API, which know the hosts being saved (the
+        model's ``clean`` runs before a form has saved them)."""
+        if not tags and not hosts and not default:
+            raise ValidationError(
+                {
+                    "default": "A channel without tags or hosts receives only what default "
+                    "channels receive: give it tags or hosts, or make it a default channel."
+                }
+            )
+
+    @property
+    def reminder_interval(self) -> int:
+        """Seconds between reminders on this channel (0: none)."""
+        if self.reminder_interval_seconds is None:
+            return settings.REMINDER_INTERVAL_SECONDS
+        return self.reminder_interval_seconds
+
+    def held_until(self, severity: str, at: datetime) -> datetime | None:
+        """When an alert of ``severity`` made at ``at`` may go out, if quiet hours hold it."""
+        if self.quiet_from is None or self.quiet_until is None:
+            return None
+        if SEVERITY_RANK[severity] >= SEVERITY_RANK[self.quiet_min_severity]:
+            return None
+        zone = ZoneInfo(self.quiet_timezone or "UTC")
+        return quiet_end(at, self.quiet_from, self.quiet_until, zone)
+
+    @property
+    def health(self) -> tuple[str, datetime | None]:
+        """What the channels page shows: (state, since) with state one of disabled,
+        broken, failing and working."""
+        if not self.enabled:
+            return "disabled", None
+        if self.broken_at is not None:
+            return "broken", self.broken_at
+        if self.consecutive_failures:
+            return "failing", self.failing_since
+        return "working", None
 
     @property
     def target_url(self) -> str:
@@ -174,7 +261,7 @@ class Channel(models.Model):
     @classmethod
     def routing_targets(cls) -> list["Channel"]:
         """Channels that new alerts are queued for (broken ones too: they get fixed)."""
-        channels = list(cls.objects.filter(enabled=True))
+        channels = cls.objects.filter(enabled=True).list_with_host_ids()
         if not settings.DISCORD_WEBHOOK_URL:
             return [c for c in channels if not c.from_environment]
         if not any(c.from_environment for c in channels):  # first use, or disabled
@@ -183,16 +270,19 @@ class Channel(models.Model):
                 defaults={"name": ENVIRONMENT_CHANNEL_NAME, "kind": ChannelKind.DISCORD},
             )
             if environment.enabled:
+                environment.host_ids = set()
                 channels.append(environment)
         return channels
 
     @classmethod
-    def routes_for(cls, kind: str, severity: str, host: Host | None) -> list["Channel"]:
+    def routes_for(
+        cls, kind: str, severity: str, host: Host | None, channels: list["Channel"] | None = None
+    ) -> list["Channel"]:
         """The channels that receive an alert: the one place that decides it.
 
-        1. Tags choose the channels of a host's alerts: every channel with a tag the host
-           has. A host whose tags name no channel (or that has no tags), and an alert
-           without a host, go to the default channels (``default``) instead.
+        1. Tags and hosts choose the channels of a host's alerts: every channel with a
+           tag the host has, or that lists the host. A host no channel chose, and an
+           alert without a host, go to the default channels (``default``) instead.
         2. Each chosen channel then takes the alert if it is of one of its ``alert_kinds``
            (none listed: all kinds) and at least its ``min_severity``.
 
@@ -202,12 +292,15 @@ class Channel(models.Model):
         channel takes for a host), and a team's channel that wants only some kinds does
         not spill the rest of its hosts' alerts onto everyone else's.
 
-        Only enabled channels count (``routing_targets``): a host whose only tagged
-        channel is disabled goes to the default channels while it is off.
+        Only enabled channels count (``routing_targets``, or ``channels`` when the caller
+        has them already): a host whose only tagged channel is disabled goes to the
+        default channels while it is off.
         """
-        channels = cls.routing_targets()
+        if channels is None:
+            channels = cls.routing_targets()
         host_tags = set(host.tags or []) if host is not None else set()
-        chosen = [c for c in channels if host_tags & set(c.tags or [])]
+        host_pk = host.pk if host is not None else None
+        chosen = [c for c in channels if host_tags & set(c.tags or []) or host_pk in c.host_ids]
         if not chosen:
             chosen = [c for c in channels if c.default]
         return [

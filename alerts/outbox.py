@@ -26,11 +26,16 @@ def queue_alert(
 ) -> Alert:
     """Queue an alert for every channel its routing rules send it to (``Channel.routes_for``).
 
-    ``channels``, when given, are the channels instead, routing aside: the admin's channel
-    test goes to the channel under test, whatever its tags, kinds and severity, and even
-    while it is disabled (to try a channel before switching it on). A disabled channel's
-    deliveries wait until it is enabled: only the test delivers to it at once
-    (alerts/delivery.py ``deliver_now``).
+    ``channels``, when given, are the channels instead, routing aside: a channel test goes
+    to the channel under test, whatever its tags, kinds and severity, and even while it is
+    disabled (to try a channel before switching it on); a reminder goes to the channels
+    whose own reminder interval is up (hosts/alerting.py). A disabled channel's deliveries
+    wait until it is enabled: only the test delivers to it at once (alerts/delivery.py
+    ``deliver_now``).
+
+    A channel in its quiet hours holds the alert (below the channel's
+    ``quiet_min_severity``) until they end: the delivery is due then, and goes out with
+    whatever else is due in the channel's first message after them.
 
     ``title`` is plain text; ``description`` and field values are alerts/markup.py texts
     (a ``str`` is plain text). Nothing here is markdown: each transport renders the alert
@@ -51,7 +56,11 @@ def queue_alert(
         url=url or dashboard_url(),
     )
     deliveries = [
-        Delivery(alert=alert, channel=channel, next_attempt_at=alert.created_at)
+        Delivery(
+            alert=alert,
+            channel=channel,
+            next_attempt_at=channel.held_until(severity, alert.created_at) or alert.created_at,
+        )
         for channel in (Channel.routes_for(kind, severity, host) if channels is None else channels)
     ]
     Delivery.objects.bulk_create(deliveries)

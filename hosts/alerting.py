@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from alerts.choices import AlertKind, Severity
 from alerts.markup import Part, Text, code, timestamp
-from alerts.models import Alert
+from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import dashboard_url, queue_alert
 from hosts.choices import HostStatus, ScheduleType
 from hosts.models import Host, StatusChange
@@ -128,9 +128,9 @@ def _queue_down(host: Host, change: StatusChange) -> None:
         host,
         _host_url(host),
     )
-    if settings.REMINDER_INTERVAL_SECONDS:
-        reminder_at = change.at + timedelta(seconds=settings.REMINDER_INTERVAL_SECONDS)
-        Host.objects.schedule_reminder(host, reminder_at)
+    intervals = reminder_intervals(host)
+    if intervals:
+        Host.objects.schedule_reminder(host, change.at + min(intervals.values()))
 
 
 def _queue_up(host: Host, change: StatusChange, down_since: datetime) -> None:
@@ -146,7 +146,7 @@ def _queue_up(host: Host, change: StatusChange, down_since: datetime) -> None:
     )
 
 
-def queue_reminder(host: Host, at: datetime) -> None:
+def queue_reminder(host: Host, at: datetime, channels: list[Channel]) -> None:
     queue_alert(
         AlertKind.HOST_REMINDER,
         Severity.ERROR,
@@ -159,6 +159,7 @@ def queue_reminder(host: Host, at: datetime) -> None:
         [*_host_fields(host), ("Down since", [_stamp(host.status_changed_at)])],
         host,
         _host_url(host),
+        channels=channels,
     )
 
 
@@ -185,19 +186,64 @@ def acknowledged(host: Host) -> bool:
     ).exists()
 
 
+def reminder_intervals(host: Host) -> dict[Channel, timedelta]:
+    """The channels that take the host's "still down" reminders, each with its interval.
+
+    Each channel has its own (``Channel.reminder_interval``: its own setting, or
+    REMINDER_INTERVAL_SECONDS): a team's chat may be reminded every hour while the
+    on-call phone is reminded every ten minutes.
+    """
+    return {
+        channel: timedelta(seconds=channel.reminder_interval)
+        for channel in Channel.routes_for(AlertKind.HOST_REMINDER, Severity.ERROR, host)
+        if channel.reminder_interval
+    }
+
+
 def send_due_reminders(now: datetime) -> int:
-    if not settings.REMINDER_INTERVAL_SECONDS:
-        return 0
+    """Remind every channel whose interval is up of each host still down.
+
+    The host's ``next_reminder_at`` is the earliest of its channels' next reminders, so
+    the monitor looks only at hosts with one due; the channels due are those whose last
+    reminder of this down period (or the start of it) is an interval ago. An
+    acknowledgement stops the reminders on every channel.
+    """
     sent = 0
-    interval = timedelta(seconds=settings.REMINDER_INTERVAL_SECONDS)
     for host in Host.objects.filter(status=HostStatus.DOWN, next_reminder_at__lte=now)[:500]:
         with transaction.atomic():
-            if acknowledged(host):
-                Host.objects.claim_reminder(host, None)
-            elif Host.objects.claim_reminder(host, now + interval):
-                queue_reminder(host, now)
+            intervals = {} if acknowledged(host) else reminder_intervals(host)
+            last = _last_reminders(host)
+            due = [
+                channel
+                for channel, interval in intervals.items()
+                if now >= last.get(channel.pk, host.status_changed_at) + interval
+            ]
+            next_at = min(
+                (
+                    (now if channel in due else last.get(channel.pk, host.status_changed_at))
+                    + interval
+                    for channel, interval in intervals.items()
+                ),
+                default=None,
+            )
+            if Host.objects.claim_reminder(host, next_at) and due:
+                queue_reminder(host, now, due)
                 sent += 1
     return sent
+
+
+def _last_reminders(host: Host) -> dict[int, datetime]:
+    """When each channel was last reminded of this down period of the host."""
+    rows = (
+        Delivery.objects.filter(
+            alert__host=host,
+            alert__kind=AlertKind.HOST_REMINDER,
+            alert__created_at__gte=host.status_changed_at,
+        )
+        .values("channel_id")
+        .annotate(last=Max("alert__created_at"))
+    )
+    return {row["channel_id"]: row["last"] for row in rows}
 
 
 def end_flapping(now: datetime) -> int:

@@ -5,7 +5,7 @@ step for hosts, the connectivity alerts for an outage), and the test reads the D
 rows they left: exactly the expected channels, and no other.
 """
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -158,7 +158,10 @@ def test_channels_made_before_routing_receive_everything(make_host, settings):
         ({"tags": ["x" * 51]}, "tags"),
         ({"tags": ["office\nlab"]}, "tags"),
         ({"tags": ["office\x85"]}, "tags"),
-        ({"tags": [], "default": False}, "default"),
+        ({"quiet_from": time(22)}, "quiet_until"),
+        ({"quiet_until": time(7)}, "quiet_from"),
+        ({"quiet_from": time(7), "quiet_until": time(7)}, "quiet_until"),
+        ({"quiet_timezone": "Europe"}, "quiet_timezone"),
     ],
 )
 def test_routing_rules_are_validated(rules, field):
@@ -190,6 +193,7 @@ def test_the_admin_edits_the_rules_and_lists_them(db):
         "url": "http://127.0.0.1:9/hook",
         "enabled": "on",
         "min_severity": "warning",
+        "quiet_min_severity": "critical",
         "alert_kinds": ["host_down", "host_up"],
         "tags": "office\r\n floor 2, room 3 \r\n\r\n",
     }
@@ -236,6 +240,9 @@ def route(name: str, kinds, matched: list[str], min_severity: str = Severity.INF
         "min_severity": min_severity,
         "alert_kinds": list(kinds),
         "matched_tags": matched,
+        "lists_host": False,
+        "quiet_hours": "",
+        "reminder_interval_seconds": 0,
     }
 
 
@@ -286,3 +293,33 @@ def test_routes_of_an_unknown_host_are_a_400_naming_the_parameter(reader):
 
 def test_routes_need_read_access(fleet):
     assert APIClient().get("/api/v1/alerts/routes").status_code in (401, 403)
+
+
+def test_a_channel_that_lists_a_host_chooses_it_like_a_tag(reader, settings):
+    channel = Channel.objects.create(
+        name="F plain phone",
+        kind=ChannelKind.WEBHOOK,
+        url="http://127.0.0.1:9/",
+        default=False,
+        quiet_from=time(22),
+        quiet_until=time(7),
+        quiet_timezone="Europe/Berlin",
+    )
+    channel.hosts.add(Host.objects.get(host_id="plain01"))
+
+    sweep_and_alert(timezone.now())
+    answer = reader.get("/api/v1/alerts/routes", {"host_id": "plain01"}).json()
+
+    assert routed()[(AlertKind.HOST_DOWN, "plain01")] == {"F plain phone"}
+    assert routed()[(AlertKind.HOST_DOWN, "lab01")] == {
+        "C default",
+        "D office and default",
+        "E default errors",
+    }
+    assert answer["channels"] == [
+        {
+            **route("F plain phone", HOST_KINDS, []),
+            "lists_host": True,
+            "quiet_hours": "22:00–07:00 Europe/Berlin, except critical and above",
+        }
+    ]

@@ -12,22 +12,23 @@ import logging
 import re
 import sys
 import time
-from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import Client
-from django.utils import timezone
 from fakes import RecordingServer, Reply
+from fakes.outage import Phase, PhasedServer
 
 from alerts.choices import AlertKind, ChannelKind, DeliveryState, Severity
-from alerts.delivery import Clock, claim_due_channels, deliver_channel, dispatch_due
+from alerts.delivery import claim_due_channels, deliver_channel, dispatch_due
 from alerts.markup import code, strong
 from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import queue_alert
 from alerts.transports import APPRISE_RETRY_AFTER_SECONDS
+from tests.delivery_support import WarpClock, run_monitor
 
 pytestmark = pytest.mark.django_db
 
@@ -61,19 +62,6 @@ def local_network_only(settings):
     yield _network
     seen, _network = _network, None
     assert set(seen) <= {"127.0.0.1"}, seen
-
-
-class WarpClock(Clock):
-    """Real time plus every wait the deliverer asked for, which is skipped instead."""
-
-    def __init__(self) -> None:
-        self.skipped = 0.0
-
-    def now(self) -> datetime:
-        return timezone.now() + timedelta(seconds=self.skipped)
-
-    def sleep(self, seconds: float) -> None:
-        self.skipped += seconds
 
 
 class Records(logging.Handler):
@@ -125,16 +113,6 @@ def apprise_channel(url: str) -> Channel:
 def alert(title: str, severity: str = Severity.ERROR, **extra) -> Alert:
     with transaction.atomic():
         return queue_alert(AlertKind.SYSTEM, severity, title, **extra)
-
-
-def run_monitor(clock: WarpClock, until: float = 300) -> None:
-    """The monitor loop's dispatch on the warped clock, until nothing is pending."""
-    stop_at = clock.now() + timedelta(seconds=until)
-    while Delivery.objects.filter(state=DeliveryState.PENDING).exists():
-        assert clock.now() < stop_at, "alerts still pending"
-        for channel_id, token in claim_due_channels(clock):
-            deliver_channel(channel_id, token, clock)
-        clock.sleep(1.0)
 
 
 def footer_ids(message: str) -> list[int]:
@@ -396,6 +374,7 @@ def test_the_admin_refuses_an_unknown_apprise_url_without_repeating_it(admin_bro
             "kind": "apprise",
             "url": f"nosuchservice://{TOPIC}",
             "min_severity": "info",
+            "quiet_min_severity": "critical",
         },
     )
 
@@ -416,6 +395,7 @@ def test_the_admin_shows_only_the_service_of_an_apprise_url(admin_browser):
             "kind": "apprise",
             "url": url,
             "min_severity": "info",
+            "quiet_min_severity": "critical",
             "enabled": "on",
             "default": "on",
         },
@@ -429,3 +409,38 @@ def test_the_admin_shows_only_the_service_of_an_apprise_url(admin_browser):
     change = client.get(f"/admin/alerts/channel/{Channel.objects.get().pk}/change/")
     for page in (response.content.decode(), listing, change.content.decode()):
         assert TOPIC not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_500_then_429_then_hang_then_recovery(clock, settings):
+    """The engine's fault sequence, against an Apprise channel: nothing lost, nothing
+    twice, in order; probes at the probe interval while it fails and hangs, the fixed
+    pause after a 429."""
+    phases = [
+        Phase("500", 60, Reply(500, {"error": "down"})),
+        Phase("429", 5, Reply(429, {"error": "slow down"})),
+        # Apprise's 429 pauses the channel for 30 s: the first request after it hangs.
+        Phase("hang", 35, Reply(hang=True)),
+    ]
+    with PhasedServer(clock, phases, default=Reply(200)) as server:
+        apprise_channel(f"json://127.0.0.1:{port(server)}/netmon/alerts")
+        alerts = [alert(f"alert {i}") for i in range(30)]
+
+        run_monitor(clock, settings.SWEEP_INTERVAL_SECONDS, until=600)
+
+    accepted = [r for r in server.requests if r.reply.status == 200 and not r.reply.hang]
+    delivered = [pk for r in accepted for pk in footer_ids(json_post(r)[1])]
+    assert delivered == [a.pk for a in alerts]  # once each, in order
+    assert set(Alert.objects.values_list("state", flat=True)) == {"delivered"}
+    assert server.times("recovered")[-1] - server.phase_start("recovered") <= 15.0
+
+    failing = [r for r in server.requests if r.reply.status != 200 or r.reply.hang]
+    assert all(len(footer_ids(json_post(r)[1])) == 1 for r in failing[1:])  # probes
+    probes = server.times("500")
+    assert len(probes) > 20
+    assert max(b - a for a, b in pairwise(probes)) <= settings.ALERT_PROBE_INTERVAL_SECONDS + 1
+    limited = server.times("429")
+    hung = server.times("hang")
+    assert len(limited) == 1 and hung[0] - limited[0] >= APPRISE_RETRY_AFTER_SECONDS
+    assert len(hung) >= 2
+    assert max(b - a for a, b in pairwise(hung)) <= settings.ALERT_PROBE_INTERVAL_SECONDS + 1

@@ -7,47 +7,27 @@ the deliverer recorded its alerts as sent (``Delivery.sent_at``), by that clock.
 """
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import pairwise
 
 import pytest
 from django.core import mail
 from django.db import transaction
-from django.utils import timezone
 from fakes import FakeDiscord, RecordingServer, Reply
 
 from alerts.choices import AlertKind, ChannelKind, DeliveryState, Severity
-from alerts.delivery import Clock, claim_due_channels, deliver_channel
 from alerts.models import Channel, Delivery
 from alerts.outbox import queue_alert
+from tests.delivery_support import WarpClock, dispatch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOLERANCE = 0.5  # real time between a message's start and its alerts' sent_at
 
 
-class WarpClock(Clock):
-    """Real time plus every wait the deliverer asked for, which is skipped instead."""
-
-    def __init__(self) -> None:
-        self.skipped = 0.0
-
-    def now(self) -> datetime:
-        return timezone.now() + timedelta(seconds=self.skipped)
-
-    def sleep(self, seconds: float) -> None:
-        self.skipped += seconds
-
-
 @pytest.fixture
 def clock() -> WarpClock:
     return WarpClock()
-
-
-def dispatch(clock: WarpClock) -> None:
-    """One cycle of the monitor loop, its delivery tasks run at once."""
-    for channel_id, token in claim_due_channels(clock):
-        deliver_channel(channel_id, token, clock)
 
 
 def stream(clock: WarpClock, count: int, every: float) -> None:

@@ -6,52 +6,28 @@ timeouts of hanging ones, the database — still counts: minutes of outage run i
 and every time measured below is the time the deliverer itself lives by.
 """
 
-from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pytest
 from django.db import transaction
-from django.utils import timezone
 from fakes import FakeDiscord
 from fakes.outage import Phase, PhasedDiscord
 
-from alerts.choices import AlertKind, DeliveryState, Severity
-from alerts.delivery import Clock, claim_due_channels, deliver_channel
+from alerts.choices import AlertKind, Severity
+from alerts.delivery import claim_due_channels, deliver_channel
 from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import queue_alert
+from tests.delivery_support import WarpClock, run_monitor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOLERANCE = 0.5  # real time a request and its bookkeeping may take
 
 
-class WarpClock(Clock):
-    """Real time plus every wait the deliverer asked for, which is skipped instead."""
-
-    def __init__(self) -> None:
-        self.skipped = 0.0
-
-    def now(self) -> datetime:
-        return timezone.now() + timedelta(seconds=self.skipped)
-
-    def sleep(self, seconds: float) -> None:
-        self.skipped += seconds
-
-
 def queue_alerts(count: int) -> None:
     for i in range(count):
         with transaction.atomic():
             queue_alert(AlertKind.SYSTEM, Severity.ERROR, f"alert {i}")
-
-
-def run_monitor(clock: WarpClock, cycle: float, until: float) -> None:
-    """The monitor loop's dispatch, with tasks run at once, until nothing is pending."""
-    stop_at = clock.now() + timedelta(seconds=until)
-    while Delivery.objects.filter(state=DeliveryState.PENDING).exists():
-        assert clock.now() < stop_at, "alerts still pending"
-        for channel_id, token in claim_due_channels(clock):
-            deliver_channel(channel_id, token, clock)
-        clock.sleep(cycle)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 
-from alerts.models import Alert
+from alerts.models import Alert, Channel
 from hosts.alerting import end_flapping, send_due_reminders
 from hosts.models import Host, StatusChange
 from tests.monitoring_support import alert_events, sweep_and_alert
@@ -157,6 +157,7 @@ def test_flapping_host_is_reported_once_then_muted(client, make_host, settings):
 
 def test_reminders_until_acknowledged(up_host, api, settings):
     settings.REMINDER_INTERVAL_SECONDS = 3600
+    Channel.objects.create(name="Ops", kind="webhook", url="http://127.0.0.1:9/hook")
     with at(90):
         sweep_and_alert(T0 + timedelta(seconds=90))
     with at(90 + 3599):

@@ -7,6 +7,8 @@
   configuration manager: add, edit, delete, rotate, import and export hosts.
 * ``accounts.manage_log_sources`` (Administrator) also sets up log analysis, tests its
   connection and runs it now, and imports YAML that changes a ``log_analysis_config``.
+* ``accounts.manage_channels`` (Administrator) also sees and sets up the alert channels
+  and sends them test notifications.
 * Anyone else — anonymous, or logged in without these permissions (a new account no one
   has put in a group yet) — sees the dashboard only when ``NETMON_PUBLIC_DASHBOARD`` is on,
   read-only and without the details. Otherwise anonymous users are sent to the login and
@@ -23,7 +25,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.models import MANAGE_LOG_SOURCES, OPERATE_MONITORING, VIEW_MONITORING
+from accounts.models import (
+    MANAGE_CHANNELS,
+    MANAGE_LOG_SOURCES,
+    OPERATE_MONITORING,
+    VIEW_MONITORING,
+)
 from accounts.permissions import REFUSALS, user_may
 from hosts.config_io import ImportPlan
 
@@ -39,6 +46,7 @@ class Viewer:
     may_view: bool
     may_operate: bool
     may_manage_log_sources: bool
+    may_manage_channels: bool
     public: bool  # the dashboard is public (NETMON_PUBLIC_DASHBOARD)
 
     @classmethod
@@ -49,6 +57,7 @@ class Viewer:
             may_view=user_may(user, VIEW_MONITORING),
             may_operate=user_may(user, OPERATE_MONITORING),
             may_manage_log_sources=user_may(user, MANAGE_LOG_SOURCES),
+            may_manage_channels=user_may(user, MANAGE_CHANNELS),
             public=settings.NETMON_PUBLIC_DASHBOARD,
         )
 
@@ -57,6 +66,7 @@ class Viewer:
             VIEW_MONITORING: self.may_view,
             OPERATE_MONITORING: self.may_operate,
             MANAGE_LOG_SOURCES: self.may_manage_log_sources,
+            MANAGE_CHANNELS: self.may_manage_channels,
         }[capability]
 
     @property

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from web.views import config, dashboard, host, log_source
+from web.views import channels, config, dashboard, host, log_source
 
 app_name = "web"
 
@@ -45,6 +45,17 @@ urlpatterns = [
         name="log-source-run",
     ),
     path("api/v1/config/log-source", log_source.choose_host, name="log-source-new"),
+    path("api/v1/config/channels", channels.channel_list, name="channels"),
+    path("api/v1/config/channels/new", channels.channel_edit, name="channel-add"),
+    path("api/v1/config/channels/<int:pk>", channels.channel_edit, name="channel-edit"),
+    path("api/v1/config/channels/<int:pk>/test", channels.channel_test, name="channel-test"),
+    path(
+        "api/v1/config/channels/<int:pk>/enabled",
+        channels.channel_toggle,
+        name="channel-toggle",
+    ),
+    path("api/v1/config/channels/<int:pk>/repair", channels.channel_repair, name="channel-repair"),
+    path("api/v1/config/channels/<int:pk>/delete", channels.channel_delete, name="channel-delete"),
     path("api/v1/config/import", config.import_preview, name="config-import"),
     path("api/v1/config/import/apply", config.import_apply, name="config-import-apply"),
     path("api/v1/config/export", config.export, name="config-export"),

@@ -4,9 +4,17 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from alerts.api.serializers import AlertSerializer, RoutesSerializer
+from accounts.permissions import ManagesChannels
+from alerts.api.serializers import (
+    AlertSerializer,
+    ChannelSerializer,
+    ChannelTestSerializer,
+    RoutesSerializer,
+)
+from alerts.channel_test import send_test_notification
 from alerts.choices import AlertKind, AlertState, Severity
-from alerts.models import HOST_KINDS, HOSTLESS_KINDS, Alert, Channel, Delivery
+from alerts.models import Alert, Channel, Delivery
+from alerts.routing import routes_of
 from hosts.models import Host
 from netmon.api import parse_time_param
 
@@ -80,45 +88,17 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=False, methods=["get"])
     def routes(self, request):
-        """The routing rules' answer for one host (``Channel.routes_for``), per channel.
+        """The routing rules' answer for one host (alerts/routing.py).
 
-        Asked kind by kind at the highest severity, so a channel appears with every kind it
-        takes at some severity; its ``min_severity`` says from which. A host_id that names
-        no host is a 400 naming the parameter, as the list's filters answer: it is a query
-        parameter, not the path of an object.
+        A host_id that names no host is a 400 naming the parameter, as the list's filters
+        answer: it is a query parameter, not the path of an object.
         """
         host = None
         if host_id := request.query_params.get("host_id"):
             host = Host.objects.filter(host_id=host_id).first()
             if host is None:
                 raise serializers.ValidationError({"host_id": "No host has this host_id."})
-        kinds = HOST_KINDS if host is not None else HOSTLESS_KINDS
-        host_tags = (host.tags or []) if host is not None else []
-        channels: dict[int, dict] = {}
-        unrouted = []
-        for kind in kinds:
-            receivers = Channel.routes_for(kind, Severity.CRITICAL, host)
-            if not receivers:
-                unrouted.append(kind)
-            for channel in receivers:
-                route = channels.setdefault(
-                    channel.pk,
-                    {
-                        "name": channel.name,
-                        "kind": channel.kind,
-                        "target": channel.masked_target,
-                        "min_severity": channel.min_severity,
-                        "alert_kinds": [],
-                        "matched_tags": [t for t in host_tags if t in (channel.tags or [])],
-                    },
-                )
-                route["alert_kinds"].append(kind)
-        answer = {
-            "host_id": host.host_id if host is not None else None,
-            "tags": host_tags,
-            "channels": list(channels.values()),
-            "unrouted_kinds": unrouted,
-        }
+        answer = routes_of(host)
         return Response(RoutesSerializer(answer).data)
 
 
@@ -126,3 +106,62 @@ def _actor(request) -> str:
     if request.user is not None and request.user.is_authenticated:
         return request.user.get_username()
     return f"API key {request.auth.name}"
+
+
+class ChannelViewSet(viewsets.ModelViewSet):
+    """Alert channels: where alerts go, with their routing rules and delivery state.
+
+    Admin-level only (an admin API key, or the Administrator group), reading too: a
+    channel is a URL the server sends to, and its settings say who is told what.
+    """
+
+    serializer_class = ChannelSerializer
+    permission_classes = [ManagesChannels]
+    pagination_class = None  # a handful of channels: the whole list, always
+
+    def get_queryset(self):
+        return Channel.objects.with_delivery_state()
+
+    def perform_create(self, serializer) -> None:
+        serializer.save()
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_update(self, serializer) -> None:
+        self.perform_create(serializer)  # answered with its delivery state, as when read
+
+    def perform_destroy(self, instance: Channel) -> None:
+        if instance.from_environment:
+            raise serializers.ValidationError(
+                {
+                    "from_environment": "This channel is DISCORD_WEBHOOK_URL: unset that "
+                    "variable, or disable the channel instead."
+                }
+            )
+        instance.delete()
+
+    @extend_schema(
+        request=None,
+        responses=ChannelTestSerializer,
+        summary="Send a test notification to the channel",
+        description="Sends at once, to this channel alone (routing aside, even while it is "
+        "disabled), and answers what the channel said: delivered, refused, broken, "
+        "rate limited or failing (then it stays queued for retry).",
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        result = send_test_notification(self.get_object(), _actor(request), "the API")
+        return Response(ChannelTestSerializer(result).data)
+
+    @extend_schema(
+        request=None,
+        responses=ChannelSerializer,
+        summary="Mark a broken channel as repaired",
+        description="Its pending alerts are retried at once.",
+    )
+    @action(detail=True, methods=["post"])
+    def repair(self, request, pk=None):
+        channel = self.get_object()
+        Channel.objects.filter(pk=channel.pk).update(
+            broken_at=None, broken_reason="", send_after=None
+        )
+        return Response(ChannelSerializer(self.get_queryset().get(pk=channel.pk)).data)

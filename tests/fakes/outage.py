@@ -1,4 +1,5 @@
-"""The fake Discord through the phases of an outage (500, then 429, then hanging …).
+"""A service through the phases of an outage (500, then 429, then hanging …): any
+recording server (``PhasedServer``) or the fake Discord (``PhasedDiscord``).
 
 Phases follow a clock with ``now() -> datetime``: the deliverer's injected clock for
 in-process tests, so that skipped waits move the phases on too; the real one for tests
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from .discord import FakeDiscord
-from .recorder import Reply, Request
+from .recorder import RecordingServer, Reply, Request
 
 
 class Clock(Protocol):
@@ -23,14 +24,15 @@ class Clock(Protocol):
 class Phase:
     name: str
     seconds: float
-    reply: Reply | None  # None: answer as Discord does (204)
+    reply: Reply | None  # None: answer as the server under the phases does
 
 
-class PhasedDiscord(FakeDiscord):
-    """Answers each request by the phase it arrives in; after the last, like Discord."""
+class PhasedServer(RecordingServer):
+    """Answers each request by the phase it arrives in; after the last, as the server
+    under it would (``RecordingServer``: its default reply)."""
 
-    def __init__(self, clock: Clock, phases: list[Phase]) -> None:
-        super().__init__()
+    def __init__(self, clock: Clock, phases: list[Phase], **server_args) -> None:
+        super().__init__(**server_args)
         self.clock = clock
         self.phases = phases
         self.started = clock.now()
@@ -66,6 +68,10 @@ class PhasedDiscord(FakeDiscord):
     def times(self, phase: str) -> list[float]:
         """When the requests of ``phase`` arrived, in seconds since the start."""
         return [at for at, name in self.arrivals if name == phase]
+
+
+class PhasedDiscord(PhasedServer, FakeDiscord):
+    """The fake Discord through the phases; after the last, it answers as Discord does."""
 
     @property
     def accepted_titles(self) -> list[str]:
