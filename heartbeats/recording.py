@@ -12,10 +12,13 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from heartbeats.models import Heartbeat
+from heartbeats.models import Heartbeat, PingKey, Run, Signal
 from hosts.models import Host
 from hosts.receiving import receive_heartbeat
 from netmon.tokens import hash_token, token_matches
+
+# What an alert shows of a failing job's output: its end, where the error usually is.
+TAIL_LINES, TAIL_CHARS = 20, 2000
 
 _WANTED = {
     "id",
@@ -27,6 +30,8 @@ _WANTED = {
     "schedule_type",
     "cron_expression",
     "timezone",
+    "run_started_at",
+    "run_id",
 }
 # In the model's field order, as Model.from_db expects the values.
 HOST_FIELDS = [f.attname for f in Host._meta.concrete_fields if f.attname in _WANTED]
@@ -36,9 +41,25 @@ _NO_HOST = Host(id=0, token_hash=hash_token("no such host"))
 _NO_HOST_ROW = tuple(getattr(_NO_HOST, name) for name in HOST_FIELDS)
 _HOSTS = Host._meta.db_table
 _SELECT_HOST = f"SELECT {', '.join(HOST_FIELDS)} FROM {_HOSTS} WHERE host_id = %s"
+# Ping URLs name the host by a secret alone: its ping token or its compatibility token
+# (both unique, indexed hashes of 256-bit or foreign random values).
+_SELECT_HOST_BY_SECRET = (
+    f"SELECT {', '.join(HOST_FIELDS)} FROM {_HOSTS} "
+    "WHERE ping_token_hash = %s OR compat_token_hash = %s"
+)
+_SELECT_HOST_BY_KEY = (
+    f"SELECT {', '.join(f'h.{name}' for name in HOST_FIELDS)} FROM {_HOSTS} h "
+    f"WHERE h.host_id = %s AND EXISTS "
+    f"(SELECT 1 FROM {PingKey._meta.db_table} k WHERE k.key_hash = %s)"
+)
 _INSERT_HEARTBEAT = (
     f"INSERT INTO {Heartbeat._meta.db_table} "
     "(host_id, received_at, source_ip, user_agent, body) VALUES (%s, %s, %s, %s, %s)"
+)
+_INSERT_SIGNAL = (
+    f"INSERT INTO {Heartbeat._meta.db_table} "
+    "(host_id, received_at, source_ip, user_agent, body, kind, exit_status, run_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -61,8 +82,95 @@ def authenticate(host_id: str, token: str) -> Host | None:
 def record_heartbeat(
     host: Host, at: datetime, source_ip: str | None, user_agent: str, body: str
 ) -> Host:
-    """Store the heartbeat and move the host's deadline; returns the host as now stored."""
+    """Store the heartbeat and move the host's deadline; returns the host as now stored.
+
+    A host in the middle of a run (after a start signal) has it closed: a success."""
+    if host.run_started_at is not None:
+        return record_signal(host, Signal.SUCCESS, at, source_ip, user_agent, body)
     stamp = connection.ops.adapt_datetimefield_value(at)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_INSERT_HEARTBEAT, [host.pk, stamp, source_ip, user_agent, body])
         return receive_heartbeat(host, at, cursor)
+
+
+def _host_from(sql: str, params: list) -> Host | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else Host.from_db(connection.alias, HOST_FIELDS, row)
+
+
+def host_by_secret(secret: str) -> Host | None:
+    """The host whose ping token, or compatibility token, is ``secret``.
+
+    Looked up by the secret's hash, which the database compares: a guess's timing tells
+    at most how a hash of it sorts in an index, nothing about the secret."""
+    digest = hash_token(secret)
+    return _host_from(_SELECT_HOST_BY_SECRET, [digest, digest])
+
+
+def host_by_ping_key(key: str, host_id: str) -> Host | None:
+    """The host ``host_id`` if ``key`` is a ping key (``PingKey``); None otherwise."""
+    return _host_from(_SELECT_HOST_BY_KEY, [host_id, hash_token(key)])
+
+
+def tail(body: str) -> str:
+    """The end of a job's output, as a failure alert shows it."""
+    return "\n".join(body[-TAIL_CHARS:].splitlines()[-TAIL_LINES:])
+
+
+def record_signal(
+    host: Host,
+    signal: str,
+    at: datetime,
+    source_ip: str | None,
+    user_agent: str,
+    body: str,
+    exit_status: int | None = None,
+    run_id: str = "",
+) -> Host:
+    """Store a ping's signal and do what it says to the host; returns the host as now stored.
+
+    A success without a run id on a host that is not in a run is the plain heartbeat
+    (``record_heartbeat``: two statements). A start opens a run; a success or failure
+    closes the run with its run id, recording its duration; a failure takes the host down
+    at once (hosts/models.py ``Host.receive_failure``); a log changes nothing."""
+    plain = signal == Signal.SUCCESS and exit_status is None and not run_id
+    if plain and host.run_started_at is None:
+        return record_heartbeat(host, at, source_ip, user_agent, body)
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    values = [host.pk, stamp, source_ip, user_agent, body, signal, exit_status, run_id]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_INSERT_SIGNAL, values)
+        if signal == Signal.LOG:
+            return host
+        if signal == Signal.START:
+            Run.objects.create(host_id=host.pk, run_id=run_id, started_at=at)
+            return Host.objects.start_run(host, at, run_id)
+        failed = signal == Signal.FAIL
+        if run_id or host.run_started_at is not None:
+            _close_run(host, at, run_id, exit_status, failed)
+        if failed:
+            reason = "failure signal" if exit_status is None else f"exit status {exit_status}"
+            return Host.objects.fail_run(host, at, run_id, reason, tail(body))
+        return receive_heartbeat(host, at, cursor, run_id)
+
+
+def _close_run(
+    host: Host, at: datetime, run_id: str, exit_status: int | None, failed: bool
+) -> None:
+    """Close the newest open run with this run id, if any (a finish without a start has
+    no duration)."""
+    run = (
+        Run.objects.filter(host_id=host.pk, run_id=run_id, finished_at__isnull=True)
+        .filter(started_at__lte=at)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if run is not None:
+        Run.objects.filter(pk=run.pk, finished_at__isnull=True).update(
+            finished_at=at,
+            duration_seconds=(at - run.started_at).total_seconds(),
+            exit_status=exit_status,
+            failed=failed,
+        )

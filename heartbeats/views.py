@@ -5,7 +5,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import throttle
-from heartbeats.recording import authenticate, record_heartbeat
+from heartbeats.ping import RUN_ID, PingError, parse_signal
+from heartbeats.recording import authenticate, record_heartbeat, record_signal
 
 CLIENT_SCRIPT = settings.BASE_DIR / "scripts" / "client-heartbeat.sh"
 
@@ -92,6 +93,58 @@ def receive(request: HttpRequest, host_id: str) -> JsonResponse:
             "status": host.status,
             "received_at": now.isoformat(),
             "next_expected_at": _iso(host.next_expected_at),
+            "next_deadline": _iso(host.next_deadline),
+        }
+    )
+
+
+@csrf_exempt
+@require_POST
+def receive_signal(request: HttpRequest, host_id: str, signal: str) -> JsonResponse:
+    """``POST /api/v1/heartbeat/{host_id}/start|fail|log|<exit status>`` with the host's
+    Bearer token: the ping URLs' signals (heartbeats/ping.py) for clients that have the
+    token, e.g. ``client-heartbeat.sh run``. ``?rid=`` as there."""
+    body = _read_body(request)
+    if body is None:
+        limit = settings.HEARTBEAT_MAX_BODY_BYTES
+        return _error(413, f"Heartbeat body is limited to {limit} bytes.")
+    try:
+        kind, code = parse_signal(signal)
+    except PingError as error:
+        return _error(400, f"signal: {error.message}")
+    run_id = request.GET.get("rid", "")
+    if run_id and not RUN_ID.match(run_id):
+        return _error(400, "rid: use 1–64 letters, digits, '.', '_' or '-'.")
+    address = throttle.client_address(request)
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        return _throttled(wait)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    host = None
+    if scheme.lower() == "bearer" and token.strip():
+        host = authenticate(host_id, token.strip())
+    if host is None:
+        throttle.record_failure(address)
+        return _error(401, "Unknown host or wrong token.")
+    now = timezone.now()
+    host = record_signal(
+        host,
+        kind,
+        now,
+        source_ip=address,
+        user_agent=request.headers.get("User-Agent", "")[:200],
+        body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        exit_status=code,
+        run_id=run_id,
+    )
+    return JsonResponse(
+        {
+            "ok": True,
+            "host_id": host.host_id,
+            "signal": kind,
+            "exit_status": code,
+            "status": host.status,
+            "received_at": now.isoformat(),
             "next_deadline": _iso(host.next_deadline),
         }
     )

@@ -18,10 +18,10 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from alerts.choices import AlertKind, Severity
-from alerts.markup import Part, Text, code, timestamp
+from alerts.markup import Part, Text, code, code_block, timestamp
 from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import dashboard_url, queue_alert
-from hosts.choices import HostStatus, ScheduleType
+from hosts.choices import ChangeCause, HostStatus, ScheduleType
 from hosts.models import Host, StatusChange
 from netmon.durations import human_duration
 
@@ -86,7 +86,8 @@ def alert_status_change(host: Host, change: StatusChange) -> None:
     """Queue the alert a transition calls for, muting flips of a flapping host."""
     if change.to_status not in (HostStatus.UP, HostStatus.DOWN):
         return
-    if change.from_status not in (HostStatus.UP, HostStatus.DOWN):
+    failed_at_once = change.cause == ChangeCause.FAILURE and change.from_status == HostStatus.NEW
+    if change.from_status not in (HostStatus.UP, HostStatus.DOWN) and not failed_at_once:
         return  # first heartbeat, or back from a pause: nothing went wrong
     if host.flapping_since is None and _is_flapping(host, change.at):
         Host.objects.start_flapping(host, change.at)
@@ -118,13 +119,38 @@ def _is_flapping(host: Host, at: datetime) -> bool:
     return flips.count() >= settings.FLAP_THRESHOLD
 
 
+def _down_text(host: Host, change: StatusChange) -> tuple[str, Text, list[tuple[str, Text]]]:
+    """Title, description and extra fields of a down alert, by what took the host down."""
+    if change.cause == ChangeCause.FAILURE:
+        output = (
+            [("Output (end)", [code_block(change.detail.splitlines())])] if change.detail else []
+        )
+        return (
+            f"{host.name} failed",
+            [code(host.host_id), f" sent a failure signal ({change.reason})."],
+            output,
+        )
+    if change.cause == ChangeCause.UNFINISHED:
+        return (
+            f"{host.name} started but never finished",
+            [code(host.host_id), " sent a start signal and no finish within its grace time."],
+            [],
+        )
+    return (
+        f"{host.name} is down",
+        ["No heartbeat from ", code(host.host_id), " before its deadline."],
+        [],
+    )
+
+
 def _queue_down(host: Host, change: StatusChange) -> None:
+    title, description, extra = _down_text(host, change)
     queue_alert(
         AlertKind.HOST_DOWN,
         Severity.ERROR,
-        f"{host.name} is down",
-        ["No heartbeat from ", code(host.host_id), " before its deadline."],
-        [*_host_fields(host), ("Down since", [_stamp(change.at)])],
+        title,
+        description,
+        [*_host_fields(host), ("Down since", [_stamp(change.at)]), *extra],
         host,
         _host_url(host),
     )

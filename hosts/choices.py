@@ -22,6 +22,15 @@ DISPLAY_STATUSES = ["new", "up", LATE, "down", "paused"]
 STATUS_RANK = {"down": 0, LATE: 1, "new": 2, "up": 3, "paused": 4}
 
 
+class ChangeCause(models.TextChoices):
+    """What made a status change other than the schedule (``StatusChange.cause``): the alert
+    says what happened, not "no heartbeat before the deadline"."""
+
+    SCHEDULE = "", "Heartbeats and deadlines"
+    FAILURE = "failure", "A failure signal (fail, or a non-zero exit status)"
+    UNFINISHED = "unfinished", "A run started but never finished"
+
+
 class GapCause(models.TextChoices):
     """Why netmon could not receive heartbeats for a while (hosts.models.ReceptionGap)."""
 

@@ -7,7 +7,7 @@ from django.db import models, transaction
 from django.utils.timezone import now as timezone_now
 
 from hosts import schedule
-from hosts.choices import GapCause, HostStatus, ScheduleType
+from hosts.choices import ChangeCause, GapCause, HostStatus, ScheduleType
 from hosts.querysets import HostQuerySet, display_status
 from hosts.validators import (
     CONTROL_CHARACTERS,
@@ -38,6 +38,18 @@ class Host(models.Model):
     name = models.CharField(max_length=200, validators=[validate_single_line])
     token_hash = models.CharField(max_length=64, editable=False)
     token_prefix = models.CharField(max_length=8, editable=False)
+    # The secret of the host's ping URL (/ping/<token>): independent of the bearer token, so
+    # a URL that leaks into a log or a shell history can be rotated on its own. Null until
+    # one is issued (unique, and several hosts may have none).
+    ping_token_hash = models.CharField(  # noqa: DJ001 (null: unique, yet many have none)
+        max_length=64, null=True, unique=True, editable=False
+    )
+    ping_token_prefix = models.CharField(max_length=8, blank=True, editable=False)
+    # A secret the host had elsewhere (its healthchecks UUID, its Uptime Kuma push token),
+    # kept so that clients written for those keep working unchanged.
+    compat_token_hash = models.CharField(  # noqa: DJ001 (as ping_token_hash)
+        max_length=64, null=True, unique=True, editable=False
+    )
     frequency_seconds = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(MIN_FREQUENCY), MaxValueValidator(MAX_FREQUENCY)]
     )
@@ -63,6 +75,10 @@ class Host(models.Model):
     # When netmon last started watching the host afresh without a heartbeat (a resume, the
     # end of a reception gap): deadlines count from this or the last heartbeat.
     monitored_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # The run a start signal opened (the latest, whatever its run id): it must finish within
+    # the grace time, or the host goes down as "started but never finished".
+    run_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    run_id = models.CharField(max_length=64, blank=True, editable=False)
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -130,6 +146,24 @@ class Host(models.Model):
         self.token_prefix = token_prefix(token)
         return token
 
+    def set_new_ping_token(self) -> str:
+        """Replace the ping URL's token; the plain value is returned and never stored."""
+        token = generate_token()
+        self.ping_token_hash = hash_token(token)
+        self.ping_token_prefix = token_prefix(token)
+        return token
+
+    def rotate_ping_token(self) -> str:
+        """Give the host a new ping URL at once (the old one stops working); returns its
+        token. Only the ping token's columns are written."""
+        token = self.set_new_ping_token()
+        self.save(update_fields=["ping_token_hash", "ping_token_prefix", "updated_at"])
+        return token
+
+    def set_compat_token(self, token: str | None) -> None:
+        """Keep the secret the host had in healthchecks or Uptime Kuma (hashed), or drop it."""
+        self.compat_token_hash = hash_token(token) if token else None
+
     def rotate_token(self) -> str:
         """Give the host a new token at once (the old one stops working); returns it.
 
@@ -154,7 +188,10 @@ class Host(models.Model):
         first heartbeat, down hosts are already alerted, paused hosts never are.
         """
         anchor = self.deadline_anchor
-        if self.status == HostStatus.UP and anchor is not None:
+        if self.status == HostStatus.UP and self.run_started_at is not None:
+            finish_by = self.run_started_at + timedelta(seconds=self.grace_seconds)
+            self.next_expected_at = self.next_deadline = finish_by
+        elif self.status == HostStatus.UP and anchor is not None:
             due = schedule.next_deadline(self.get_schedule(), anchor)
             self.next_expected_at, self.next_deadline = due.expected_at, due.deadline
         else:
@@ -189,10 +226,12 @@ class Host(models.Model):
         elif paused is False:
             self.resume(f"resumed {via}")
 
-    def receive_heartbeat(self, at: datetime) -> None:
+    def receive_heartbeat(self, at: datetime, run_id: str = "") -> None:
         """The state change a heartbeat causes; call with the row locked (the slow path of
-        hosts/receiving.py)."""
+        hosts/receiving.py). A heartbeat is a success signal: it ends the open run if it
+        carries that run's id (none for none)."""
         self.last_heartbeat_at = at
+        self._end_run(run_id)
         if self.status == HostStatus.NEW:
             self.change_status(HostStatus.UP, at, "first heartbeat")
         elif self.status == HostStatus.DOWN:
@@ -200,7 +239,36 @@ class Host(models.Model):
         else:  # paused hosts are recorded but not monitored; up: a concurrent heartbeat
             self.save()
 
-    def change_status(self, to: str, at: datetime, reason: str) -> "StatusChange":
+    def _end_run(self, run_id: str) -> None:
+        if self.run_started_at is not None and run_id == self.run_id:
+            self.run_started_at, self.run_id = None, ""
+
+    def receive_start(self, at: datetime, run_id: str) -> None:
+        """A start signal; call with the row locked. The run must finish within the grace
+        time. A new host is watched from its first start, as from a first heartbeat; a down
+        host stays down until a success."""
+        self.run_started_at, self.run_id = at, run_id
+        if self.status == HostStatus.NEW:
+            self.change_status(HostStatus.UP, at, "run started")
+        else:
+            self.save()
+
+    def receive_failure(self, at: datetime, run_id: str, reason: str, detail: str) -> None:
+        """A failure signal (fail, or a non-zero exit status); call with the row locked.
+
+        A new or up host goes down at once, with an event that says why (``detail``: the
+        tail of what the job sent); a down or paused host only records it."""
+        self._end_run(run_id)
+        if self.status in (HostStatus.NEW, HostStatus.UP):
+            self.change_status(
+                HostStatus.DOWN, at, reason, cause=ChangeCause.FAILURE, detail=detail
+            )
+        else:
+            self.save()
+
+    def change_status(
+        self, to: str, at: datetime, reason: str, cause: str = "", detail: str = ""
+    ) -> "StatusChange":
         """Change state and write the event that records it; call with the row locked.
 
         The event is what the monitor loop turns into alerts (hosts/alerting.py), in its
@@ -212,7 +280,9 @@ class Host(models.Model):
             to_status=to,
             at=at,
             previous_since=self.status_changed_at,
-            reason=reason,
+            reason=reason[:200],
+            cause=cause,
+            detail=detail,
         )
         self.status = to
         self.status_changed_at = at
@@ -239,6 +309,10 @@ class StatusChange(models.Model):
         null=True, blank=True, help_text="When the state left here had begun."
     )
     reason = models.CharField(max_length=200, blank=True)
+    cause = models.CharField(max_length=12, choices=ChangeCause.choices, blank=True)
+    # What the host sent with a failure signal (the tail of its output): shown in the alert
+    # as data, never as markup.
+    detail = models.TextField(blank=True)
     alerted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

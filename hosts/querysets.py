@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 
 from hosts import schedule
-from hosts.choices import DISPLAY_STATUSES, LATE, STATUS_RANK, HostStatus
+from hosts.choices import DISPLAY_STATUSES, LATE, STATUS_RANK, ChangeCause, HostStatus
 
 if TYPE_CHECKING:
     from hosts.models import Host, StatusChange
@@ -82,15 +82,21 @@ class HostQuerySet(models.QuerySet):
     # Transitions -------------------------------------------------------------------------
 
     def mark_down(self, host: "Host", at: datetime) -> "StatusChange | None":
-        """Flip an overdue ``up`` host to down, unless someone else did or it just reported."""
+        """Flip an overdue ``up`` host to down, unless someone else did or it just reported.
+
+        A host whose run started and never finished (its deadline was the start plus the
+        grace time: ``Host.refresh_deadline``) goes down saying so, and the run is closed."""
         from hosts.models import StatusChange
 
+        unfinished = host.run_started_at is not None
         with transaction.atomic():
             flipped = self.filter(pk=host.pk, status=HostStatus.UP, next_deadline__lte=at).update(
                 status=HostStatus.DOWN,
                 status_changed_at=at,
                 next_expected_at=None,
                 next_deadline=None,
+                run_started_at=None,
+                run_id="",
                 updated_at=at,
             )
             if not flipped:
@@ -101,11 +107,31 @@ class HostQuerySet(models.QuerySet):
                 to_status=HostStatus.DOWN,
                 at=at,
                 previous_since=host.status_changed_at,
-                reason="no heartbeat before the deadline",
+                reason="started but never finished"
+                if unfinished
+                else "no heartbeat before the deadline",
+                cause=ChangeCause.UNFINISHED if unfinished else ChangeCause.SCHEDULE,
             )
         host.status, host.status_changed_at = HostStatus.DOWN, at
         host.next_expected_at = host.next_deadline = None
+        host.run_started_at, host.run_id = None, ""
         return change
+
+    def start_run(self, host: "Host", at: datetime, run_id: str) -> "Host":
+        """A start signal on ``host``: ``Host.receive_start`` with its row locked. Returns
+        the host as now stored."""
+        with transaction.atomic():
+            locked = self.select_for_update().get(pk=host.pk)
+            locked.receive_start(at, run_id)
+        return locked
+
+    def fail_run(self, host: "Host", at: datetime, run_id: str, reason: str, detail: str) -> "Host":
+        """A failure signal on ``host``: ``Host.receive_failure`` with its row locked (down at
+        once, with its event). Returns the host as now stored."""
+        with transaction.atomic():
+            locked = self.select_for_update().get(pk=host.pk)
+            locked.receive_failure(at, run_id, reason, detail)
+        return locked
 
     def postpone_deadlines(self, since: datetime, now: datetime) -> int:
         """Give ``up`` hosts whose deadline fell in (since, now] one grace period from now

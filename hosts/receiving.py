@@ -3,8 +3,8 @@
 An ``up`` host only moves its deadline: one conditional UPDATE in plain SQL, written once
 here (building it with the ORM cost more CPU than running it, and on SQLite that work
 happened while holding the database's single write lock). Only a host that changes state
-(first heartbeat, recovery) or is paused takes the slower ORM path that locks the row and
-records the transition (``Host.receive_heartbeat``).
+(first heartbeat, recovery), is paused or is in the middle of a run takes the slower ORM
+path that locks the row and records the transition (``Host.receive_heartbeat``).
 """
 
 from datetime import datetime
@@ -18,13 +18,17 @@ from hosts.schedule import next_deadline
 
 _UPDATE_UP_HOST = (
     f"UPDATE {Host._meta.db_table} SET last_heartbeat_at = %s, next_expected_at = %s, "
-    "next_deadline = %s, updated_at = %s WHERE id = %s AND status = %s"
+    "next_deadline = %s, updated_at = %s WHERE id = %s AND status = %s "
+    "AND run_started_at IS NULL"
 )
 
 
-def receive_heartbeat(host: Host, at: datetime, cursor: CursorWrapper) -> Host:
+def receive_heartbeat(host: Host, at: datetime, cursor: CursorWrapper, run_id: str = "") -> Host:
     """Record a heartbeat at ``at`` on its host, with the cursor (and inside the transaction)
-    that stores the heartbeat. Returns the host as now stored."""
+    that stores the heartbeat. Returns the host as now stored.
+
+    A host in the middle of a run (a start signal without its finish yet) takes the slow
+    path, which ends the run the heartbeat's ``run_id`` names."""
     due = next_deadline(host.get_schedule(), at)
     adapt = connection.ops.adapt_datetimefield_value
     stamp, expected, deadline = adapt(at), adapt(due.expected_at), adapt(due.deadline)
@@ -37,5 +41,5 @@ def receive_heartbeat(host: Host, at: datetime, cursor: CursorWrapper) -> Host:
         host.next_expected_at, host.next_deadline = due.expected_at, due.deadline
         return host
     locked = Host.objects.select_for_update().get(pk=host.pk)
-    locked.receive_heartbeat(at)
+    locked.receive_heartbeat(at, run_id)
     return locked

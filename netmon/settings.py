@@ -255,6 +255,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "netmon.api.document_error_responses",
+        "heartbeats.openapi.document_heartbeat_endpoints",  # plain views, not DRF's
     ],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Choices used by several serializers: one named enum each in the schema.

@@ -2,6 +2,7 @@
 # client-heartbeat.sh - send one heartbeat to a netmon server.
 #
 # Usage: client-heartbeat.sh [-v] HOST_ID TOKEN SERVER_URL [MESSAGE]
+#        client-heartbeat.sh [-v|-q] run HOST_ID TOKEN SERVER_URL -- COMMAND [ARG...]
 #
 #   HOST_ID     the host's id in netmon, e.g. web01
 #   TOKEN       the host's token, or "-" to read it from the environment:
@@ -14,8 +15,20 @@
 #               NETMON_MAX_BODY bytes are sent); "-" reads it from stdin:
 #                 df -h | client-heartbeat.sh web01 - https://netmon.example.org -
 #
+# Wrapper mode (run): sends a start signal, runs COMMAND (its output is shown as
+# usual), then sends its exit status with the end of its output (at most
+# NETMON_MAX_BODY bytes) and exits with COMMAND's status. netmon records how long
+# the run took, alerts at once when the status is not 0, and alerts "started but
+# never finished" when no end arrives within the host's grace time. One line on
+# stderr confirms what was reported, unless -q. SERVER_URL may also be a ping URL
+# (https://netmon.example.org/ping/PING_TOKEN, or a healthchecks-style URL): then
+# give "-" for HOST_ID and TOKEN. NETMON_RUN_ID sets the run id (?rid=) that pairs
+# the start with its end when runs of one host overlap (default: one is made up).
+#   0 3 * * * NETMON_TOKEN_FILE=/etc/netmon/token client-heartbeat.sh run backup - https://netmon.example.org -- /usr/local/bin/backup.sh
+#
 # Options: -v/--verbose  report attempts on stderr and print the server's
 #                        answer on stdout (default: quiet unless it fails)
+#          -q/--quiet    run mode: no confirmation line on success
 #          -h/--help     show this help
 #
 # Environment:
@@ -61,16 +74,25 @@ is_count() { # a whole number >= 1
 }
 
 VERBOSE=${NETMON_VERBOSE:-0}
+QUIET=0
 while [ $# -gt 0 ]; do
     case $1 in
     -h | --help) usage; exit 0 ;;
     -v | --verbose) VERBOSE=1; shift ;;
+    -q | --quiet) QUIET=1; shift ;;
     --) shift; break ;;
     -?*) say "unknown option: $1 (see --help)"; exit 2 ;;
     *) break ;;
     esac
 done
-if [ $# -lt 3 ] || [ $# -gt 4 ]; then
+mode=once
+if [ "${1:-}" = run ]; then
+    mode=run
+    shift
+    if [ $# -lt 5 ] || [ "$4" != -- ]; then
+        die 2 "usage: $PROG [-v|-q] run HOST_ID TOKEN SERVER_URL -- COMMAND [ARG...] (see --help)"
+    fi
+elif [ $# -lt 3 ] || [ $# -gt 4 ]; then
     die 2 "usage: $PROG [-v] HOST_ID TOKEN SERVER_URL [MESSAGE] (see --help)"
 fi
 
@@ -78,7 +100,16 @@ host_id=$1
 token=$2
 url=$3
 has_message=0
-[ $# -eq 4 ] && has_message=1 && message=$4
+if [ "$mode" = run ]; then
+    shift 4
+else
+    [ $# -eq 4 ] && has_message=1 && message=$4
+fi
+while :; do
+    case $url in */) url=${url%/} ;; *) break ;; esac
+done
+ping_url=0
+case $url in */ping/?*) ping_url=1 ;; esac
 
 timeout=${NETMON_TIMEOUT:-10}
 retries=${NETMON_RETRIES:-3}
@@ -87,6 +118,7 @@ is_count "$timeout" || die 2 "NETMON_TIMEOUT must be a whole number of seconds >
 is_count "$retries" || die 2 "NETMON_RETRIES must be a whole number >= 1"
 case $max_body in '' | *[!0-9]*) die 2 "NETMON_MAX_BODY must be a whole number of bytes" ;; esac
 
+if [ "$ping_url" = 0 ]; then # a ping URL is the credential: HOST_ID and TOKEN are not used
 case $host_id in
 '' | *[!a-z0-9_-]*) die 2 "invalid HOST_ID '$host_id' (lowercase letters, digits, - and _)" ;;
 esac
@@ -107,15 +139,18 @@ fi
 case $token in
 '' | *[!A-Za-z0-9._~+/=-]*) die 2 "the token is empty or contains invalid characters" ;;
 esac
+fi
 
-while :; do
-    case $url in */) url=${url%/} ;; *) break ;; esac
-done
 case $url in
 http://?* | https://?*) ;;
 *) die 2 "SERVER_URL must start with http:// or https:// (got '$url')" ;;
 esac
-endpoint="$url/api/v1/heartbeat/$host_id"
+if [ "$ping_url" = 1 ]; then
+    base=$url
+else
+    base="$url/api/v1/heartbeat/$host_id"
+fi
+endpoint=$base
 
 if command -v curl >/dev/null 2>&1; then
     client=curl
@@ -146,13 +181,21 @@ elif [ "$message" = - ]; then
 else
     printf '%s' "$message" >"$body"
 fi
-if [ "$max_body" -gt 0 ] && [ "$(wc -c <"$body")" -gt "$max_body" ]; then
+if [ "$mode" = once ] && [ "$max_body" -gt 0 ] && [ "$(wc -c <"$body")" -gt "$max_body" ]; then
     verbose "message truncated to $max_body bytes"
     dd if="$body" of="$work/cut" bs="$max_body" count=1 2>/dev/null && mv "$work/cut" "$body"
 fi
 
 response=$work/response
 errors=$work/errors
+# The credential: a header (read by curl from stdin, never on its command line), or none
+# for a ping URL, whose path is the credential.
+auth_config=""
+auth_header=""
+if [ "$ping_url" = 0 ]; then
+    auth_config="header = \"Authorization: Bearer $token\""
+    auth_header="Authorization: Bearer $token"
+fi
 
 # send: one attempt; sets $code (000 when no HTTP answer) and $detail.
 send_curl() {
@@ -160,7 +203,7 @@ send_curl() {
         --connect-timeout "$timeout" --max-time "$timeout" \
         -A "$USER_AGENT_BASE (curl)" -H 'Content-Type: text/plain; charset=utf-8' -H 'Expect:' \
         --data-binary "@$body" --config - "$endpoint" 2>"$errors" <<EOF
-header = "Authorization: Bearer $token"
+$auth_config
 EOF
     )
     case $code in [1-9][0-9][0-9]) ;; *) code=000 ;; esac
@@ -170,7 +213,11 @@ EOF
 send_wget() {
     if [ "$gnu_wget" = 1 ]; then
         # GNU wget reads the header from a private wgetrc, not from its arguments.
-        printf 'header = Authorization: Bearer %s\n' "$token" >"$work/wgetrc"
+        if [ "$ping_url" = 1 ]; then
+            : >"$work/wgetrc"
+        else
+            printf 'header = Authorization: Bearer %s\n' "$token" >"$work/wgetrc"
+        fi
         WGETRC=$work/wgetrc wget -nv -S -t 1 -T "$timeout" -O - \
             -U "$USER_AGENT_BASE (wget)" --header 'Content-Type: text/plain; charset=utf-8' \
             --post-file "$body" "$endpoint" >"$response" 2>"$errors" </dev/null
@@ -180,7 +227,7 @@ send_wget() {
         # without FEATURE_WGET_TIMEOUT (Debian's before 1.36.1-5): timeout(1) instead.
         with_timeout wget -q -S -O - \
             -U "$USER_AGENT_BASE (wget)" --header 'Content-Type: text/plain; charset=utf-8' \
-            --header "Authorization: Bearer $token" \
+            --header "${auth_header:-X-Netmon-Ping: 1}" \
             --post-data "$(cat "$body")" "$endpoint" >"$response" 2>"$errors" </dev/null
     fi
     status=$?
@@ -199,6 +246,9 @@ with_timeout() {
     fi
 }
 
+# deliver: send $body to $endpoint with retries; 0 recorded, 1 unreachable or failing,
+# 3 rejected (one line on stderr says why).
+deliver() {
 attempt=1
 wait_seconds=1
 while :; do
@@ -210,19 +260,20 @@ while :; do
             cat "$response"
             echo
         fi
-        exit 0
+        return 0
         ;;
-    401) die 3 "rejected: unknown host or wrong token (HTTP 401)" ;;
-    413) die 3 "rejected: message too large for the server (HTTP 413)" ;;
-    3??) die 3 "rejected: HTTP $code redirect from $endpoint: use the server's final URL" ;;
+    401) say "rejected: unknown host or wrong token (HTTP 401)"; return 3 ;;
+    413) say "rejected: message too large for the server (HTTP 413)"; return 3 ;;
+    3??) say "rejected: HTTP $code redirect from $endpoint: use the server's final URL"; return 3 ;;
     000) reason="no answer from $url${detail:+: $detail}" ;;
     429) reason="server busy (HTTP 429)" ;;
     5??) reason="server error (HTTP $code)" ;;
-    *) die 3 "rejected: HTTP $code from $endpoint" ;;
+    *) say "rejected: HTTP $code from $endpoint"; return 3 ;;
     esac
     if [ "$attempt" -ge "$retries" ]; then
         [ "$retries" -gt 1 ] && reason="$reason, after $retries attempts"
-        die 1 "failed: $reason"
+        say "failed: $reason"
+        return 1
     fi
     verbose "$reason; retrying in $wait_seconds s"
     sleep "$wait_seconds"
@@ -230,3 +281,43 @@ while :; do
     wait_seconds=$((wait_seconds * 2))
     [ "$wait_seconds" -gt 30 ] && wait_seconds=30
 done
+}
+
+if [ "$mode" = once ]; then
+    deliver
+    exit $?
+fi
+
+# Wrapper mode: start, the command, its exit status with the end of its output.
+run_id=${NETMON_RUN_ID:-$(date +%s 2>/dev/null)-$$}
+case $run_id in *[!A-Za-z0-9._-]*) die 2 "NETMON_RUN_ID: letters, digits, '.', '_' and '-' only" ;; esac
+endpoint="$base/start?rid=$run_id"
+: >"$body"
+deliver || say "could not report the start; running the command anyway"
+started=$(date +%s 2>/dev/null || echo 0)
+output=$work/output
+# The output is shown as usual and kept for the report; the command's status goes
+# through a file, as a pipeline's status is that of its last command.
+{
+    "$@" 2>&1
+    echo $? >"$work/exit_status"
+} | tee "$output"
+cmd_status=$(cat "$work/exit_status" 2>/dev/null)
+case $cmd_status in '' | *[!0-9]*) cmd_status=127 ;; esac
+[ "$cmd_status" -gt 255 ] && cmd_status=255
+if [ "$max_body" -gt 0 ]; then
+    tail -c "$max_body" "$output" >"$body"
+else
+    cat "$output" >"$body"
+fi
+endpoint="$base/$cmd_status?rid=$run_id"
+deliver
+reported=$?
+elapsed=$(($(date +%s 2>/dev/null || echo 0) - started))
+if [ "$reported" = 0 ] && [ "$QUIET" = 0 ]; then
+    where=$url
+    [ "$ping_url" = 1 ] && where="${url%%/ping/*}/ping/…" # the path is a secret
+    say "reported exit status $cmd_status after $elapsed s to $where"
+fi
+[ "$cmd_status" != 0 ] && exit "$cmd_status"
+exit "$reported"

@@ -14,6 +14,7 @@ LIST_ENDPOINTS = [
     "/api/v1/connectivity/checks",
     "/api/v1/connectivity/outages",
     "/api/v1/heartbeat/web01/history",
+    "/api/v1/heartbeat/web01/runs",
 ]
 TIME_ENDPOINTS = [
     *LIST_ENDPOINTS[1:],

@@ -9,9 +9,9 @@ and are not probed.
 
 Levels: ``PUBLIC`` anyone; ``OPEN`` anyone but who sends a wrong Bearer (a host token
 where an API key would go); ``HOST`` the host's own token; ``KEY`` any API key (metrics);
-``VIEW``, ``OPERATE`` and ``MANAGE`` need ``accounts.view_monitoring``,
-``operate_monitoring`` or ``manage_log_sources`` (keys by their access level, users by
-their groups). On web pages (``WEB``) API keys count for nothing: only sessions do.
+``VIEW``, ``OPERATE``, ``MANAGE`` and ``CHANNELS`` need ``accounts.view_monitoring``,
+``operate_monitoring``, ``manage_log_sources`` or ``manage_channels`` (keys by their access
+level, users by their groups). On web pages (``WEB``) API keys count for nothing: only sessions do.
 """
 
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
 from alerts.choices import AlertKind, Severity
-from alerts.models import Alert
+from alerts.models import Alert, Channel
 from analysis import log_config
 from analysis.models import AnalysisRun, Finding, LogSource
 from connectivity.models import ConnectivityCheck, Outage
@@ -34,18 +34,18 @@ pytestmark = pytest.mark.django_db
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PUBLIC, OPEN, HOST, KEY = "public", "open", "host", "key"
-VIEW, OPERATE, MANAGE = "view", "operate", "manage"
+VIEW, OPERATE, MANAGE, CHANNELS = "view", "operate", "manage", "channels"
 API, WEB = "api", "web"
 
 # Who has which level. Keys have theirs only in the API; users everywhere.
 KEY_LEVELS = {
     "read_key": {VIEW},
     "write_key": {VIEW, OPERATE},
-    "admin_key": {VIEW, OPERATE, MANAGE},
+    "admin_key": {VIEW, OPERATE, MANAGE, CHANNELS},
 }
 USER_LEVELS = {
-    "superuser": {VIEW, OPERATE, MANAGE},
-    "administrator": {VIEW, OPERATE, MANAGE},
+    "superuser": {VIEW, OPERATE, MANAGE, CHANNELS},
+    "administrator": {VIEW, OPERATE, MANAGE, CHANNELS},
     "operator": {VIEW, OPERATE},
     "viewer": {VIEW},
     "no_group": set(),
@@ -94,10 +94,17 @@ def web_rows(name: str, level: str, *methods: str, body=None, note="") -> list[R
 
 
 NEW_HOST = {"host_id": "new01", "name": "New 01", "frequency_seconds": 300}
+# A channel that reaches nothing: the discard port of this machine (connection refused).
+NEW_CHANNEL = {"name": "New", "kind": "webhook", "url": "http://127.0.0.1:9/new"}
+CHANNEL_FORM = {**NEW_CHANNEL, "min_severity": "info", "quiet_min_severity": "critical"}
 ROWS = [
     # Heartbeats and what clients fetch
     *api_rows("heartbeat", HOST, "POST"),
     *api_rows("heartbeat-history", VIEW, "GET"),
+    *api_rows("heartbeat-signal", HOST, "POST"),
+    *api_rows("heartbeat-runs", VIEW, "GET"),
+    *api_rows("ping", PUBLIC, "GET", "POST"),  # the secret in the path is the credential
+    *api_rows("kuma-push", PUBLIC, "GET", "POST"),
     *api_rows("client-script", PUBLIC, "GET"),
     *api_rows("health", PUBLIC, "GET"),
     *api_rows("metrics", KEY, "GET"),
@@ -125,11 +132,19 @@ ROWS = [
     *api_rows("host-generate-token", OPERATE, "POST", body={"host_id": "web01"}),
     *api_rows("host-config", OPERATE, "PATCH", body={"frequency_seconds": 600}),
     *api_rows("host-status-history", VIEW, "GET"),
+    *api_rows("host-ping-token", OPERATE, "POST"),
     # Alerts, log analysis, connectivity
     *api_rows("alert-list", VIEW, "GET"),
     *api_rows("alert-detail", VIEW, "GET"),
     *api_rows("alert-routes", VIEW, "GET"),
     *api_rows("alert-ack", OPERATE, "POST"),
+    *api_rows("channel-list", CHANNELS, "GET"),
+    *api_rows("channel-list", CHANNELS, "POST", body=NEW_CHANNEL),
+    *api_rows("channel-detail", CHANNELS, "GET", "DELETE"),
+    *api_rows("channel-detail", CHANNELS, "PUT", body=NEW_CHANNEL),
+    *api_rows("channel-detail", CHANNELS, "PATCH", body={"name": "Renamed"}),
+    *api_rows("channel-test", CHANNELS, "POST"),
+    *api_rows("channel-repair", CHANNELS, "POST"),
     *api_rows("analysis-run-list", VIEW, "GET"),
     *api_rows("analysis-run-detail", VIEW, "GET"),
     *api_rows("analysis-finding-list", VIEW, "GET"),
@@ -166,6 +181,15 @@ ROWS = [
     *web_rows("web:log-source-test", MANAGE, "POST"),
     *web_rows("web:log-source-run", MANAGE, "POST"),
     *web_rows("web:log-source-new", MANAGE, "GET"),
+    *web_rows("web:channels", CHANNELS, "GET"),
+    *web_rows("web:channel-add", CHANNELS, "GET"),
+    *web_rows("web:channel-add", CHANNELS, "POST", body=CHANNEL_FORM),
+    *web_rows("web:channel-edit", CHANNELS, "GET"),
+    *web_rows("web:channel-edit", CHANNELS, "POST", body=CHANNEL_FORM),
+    *web_rows("web:channel-test", CHANNELS, "POST"),
+    *web_rows("web:channel-toggle", CHANNELS, "POST", body={"enabled": "false"}),
+    *web_rows("web:channel-repair", CHANNELS, "POST"),
+    *web_rows("web:channel-delete", CHANNELS, "GET", "POST"),
 ]
 
 
@@ -192,6 +216,7 @@ def world(make_host, make_user, read_key, write_key, admin_key) -> dict:
     )
     check = ConnectivityCheck.objects.create(link_up=True, targets_total=1, targets_failed=0)
     outage = Outage.objects.create(started_at=check.checked_at, opened_at=check.checked_at)
+    channel = Channel.objects.create(name="Ops", kind="webhook", url="http://127.0.0.1:9/ops")
     users = {
         "superuser": get_user_model().objects.create_superuser("root", password="pw-root-1"),
         "administrator": make_user("administrator", "Administrator"),
@@ -208,6 +233,11 @@ def world(make_host, make_user, read_key, write_key, admin_key) -> dict:
         "analysis-finding-ack": finding.pk,
         "connectivity-check-detail": check.pk,
         "connectivity-outage-detail": outage.pk,
+        **{
+            name: channel.pk
+            for name in ROUTES
+            if name.startswith(("channel-", "web:channel-")) and name != "web:channel-add"
+        },
     }
     bearers = {"host_token": token, "read_key": read_key, "write_key": write_key}
     bearers["admin_key"] = admin_key
@@ -224,7 +254,8 @@ def client_of(world: dict, caller: str) -> APIClient:
 
 
 def url_of(world: dict, name: str, keys: list[str]) -> str:
-    values = {"host_id": "web01", "pk": world["pks"].get(name)}
+    values = {"host_id": "web01", "pk": world["pks"].get(name), "signal": "0"}
+    values |= {"path": "no-such-ping-token", "token": "no-such-push-token"}
     return reverse(name, kwargs={key: values[key] for key in keys})
 
 

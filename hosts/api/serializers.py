@@ -172,6 +172,13 @@ class TokenSerializer(serializers.Serializer):
     token_prefix = serializers.CharField()
 
 
+class PingTokenSerializer(serializers.Serializer):
+    host_id = serializers.CharField()
+    ping_token = serializers.CharField()
+    ping_token_prefix = serializers.CharField()
+    ping_url = serializers.URLField()
+
+
 class StatusChangeSerializer(serializers.ModelSerializer):
     class Meta:
         model = StatusChange

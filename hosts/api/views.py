@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -16,6 +17,7 @@ from hosts.api.serializers import (
     GenerateTokenSerializer,
     HostConfigSerializer,
     HostSerializer,
+    PingTokenSerializer,
     StatusHistorySerializer,
     TokenSerializer,
 )
@@ -158,6 +160,27 @@ class HostViewSet(viewsets.ModelViewSet):
         token = host.rotate_token()
         return Response(
             {"host_id": host.host_id, "token": token, "token_prefix": host.token_prefix}
+        )
+
+    @extend_schema(
+        summary="Issue or rotate a host's ping URL",
+        description="A new secret ping URL (/ping/<ping_token>) for heartbeats sent without "
+        "an Authorization header; the previous one stops working. The bearer token is not "
+        "changed. The token is shown only in this answer.",
+        request=None,
+        responses={200: PingTokenSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="ping-token")
+    def ping_token(self, request, host_id=None):
+        host = self.get_object()
+        token = host.rotate_ping_token()
+        return Response(
+            {
+                "host_id": host.host_id,
+                "ping_token": token,
+                "ping_token_prefix": host.ping_token_prefix,
+                "ping_url": f"{settings.NETMON_BASE_URL}/ping/{token}",
+            }
         )
 
 
