@@ -4,10 +4,12 @@
 token it carries from healthchecks (its check UUID) or Uptime Kuma; ``/ping/<ping-key>/
 <host_id>[/<signal>]`` names a host with a ping key (``PingKey``). A signal is ``start``,
 ``fail``, ``log`` or an exit status 0–255 (0 a success, any other a failure); none is a
-success. ``?rid=`` pairs a finish with its start when runs overlap. GET, HEAD and POST all
-work; a POST's body is stored (cut to ``HEARTBEAT_MAX_BODY_BYTES``, as healthchecks cuts
-it rather than refusing the ping). Answers are healthchecks' words as plain text, or JSON
-when the client asks for it (docs/ping-urls.md):
+success. ``?rid=`` pairs a finish with its start when runs overlap.
+``/ping/<secret>/maintenance?for=30m`` opens a maintenance window for the host alone
+(maintenance/windows.py), up to a day: its own update script announces its reboot.
+GET, HEAD and POST all work; a POST's body is stored (cut to ``HEARTBEAT_MAX_BODY_BYTES``,
+as healthchecks cuts it rather than refusing the ping). Answers are healthchecks' words as
+plain text, or JSON when the client asks for it (docs/ping-urls.md):
 
     200 OK                  recorded
     400 invalid url format  an exit status above 255, a signal netmon does not know
@@ -24,6 +26,7 @@ without touching its bearer token.
 """
 
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -36,11 +39,14 @@ from accounts import throttle
 from heartbeats.models import Signal
 from heartbeats.recording import host_by_ping_key, host_by_secret, record_signal
 from hosts.models import Host
+from maintenance.windows import create_window
+from netmon.durations import parse_duration
 
 RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 EXIT_STATUS = re.compile(r"^[0-9]{1,3}$")
 WORDS = {"start": Signal.START, "fail": Signal.FAIL, "log": Signal.LOG}
 METHODS = ["GET", "HEAD", "POST"]
+MAINTENANCE_LONGEST = timedelta(hours=24)
 
 
 class PingError(Exception):
@@ -139,6 +145,8 @@ def ping(request: HttpRequest, path: str) -> HttpResponse:
         response["Retry-After"] = str(wait)
         return response
     segments = path.rstrip("/").split("/")
+    if len(segments) == 2 and segments[1] == "maintenance":
+        return _announce_maintenance(request, address, segments[0])
     run_id = request.GET.get("rid", "")
     try:
         if run_id and not RUN_ID.match(run_id):
@@ -161,6 +169,32 @@ def ping(request: HttpRequest, path: str) -> HttpResponse:
     )
     return _answer(
         request, 200, "OK", host_id=host.host_id, signal=signal, received_at=now.isoformat()
+    )
+
+
+def _announce_maintenance(request: HttpRequest, address: str | None, secret: str):
+    """``/ping/<secret>/maintenance?for=30m``: the host's own script announces its reboot.
+
+    A window for that host alone, from now, of at most a day: what the ping URL can do
+    already (keep its host quiet by pinging) and no more. Nothing else changes."""
+    host = host_by_secret(secret)
+    if host is None:
+        return _refuse(request, address, PingError(404, "not found"))
+    try:
+        length = parse_duration(request.GET.get("for", "30m"))
+    except ValueError:
+        return _answer(request, 400, "invalid for: a duration such as 30m or 2h")
+    if not timedelta(minutes=1) <= length <= MAINTENANCE_LONGEST:
+        return _answer(request, 400, "invalid for: from 1m to 24h")
+    window = create_window(
+        reason=f"announced by {host.host_id} (ping URL)",
+        starts_at=timezone.now(),
+        length=length,
+        hosts=[host],
+        by="ping URL",
+    )
+    return _answer(
+        request, 200, "OK", host_id=host.host_id, maintenance_until=window.ends_at.isoformat()
     )
 
 

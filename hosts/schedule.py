@@ -206,6 +206,13 @@ def _croniter(expression: str, start: datetime) -> croniter:
     return croniter(_ONE_VALUE_RANGE.sub(single, expression), start, implement_cron_bug=True)
 
 
+def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
+    """The first fire time (UTC) of a valid cron `expression` on the wall clock of
+    `timezone` strictly after `after`: for schedules of other things than hosts
+    (recurring maintenance windows), with the same days and DST rules."""
+    return _next_fire(expression, _zone(timezone), _utc(after))
+
+
 def _next_fire(expression: str, tz: ZoneInfo, last: datetime) -> datetime:
     """The first fire time of `expression` in `tz` strictly after `last` (UTC)."""
     if error := validate_cron(expression):

@@ -5,19 +5,30 @@ Safe to run in several processes at once: every flip is a conditional UPDATE
 event alerted once (hosts/alerting.py).
 """
 
+from collections.abc import Iterable
 from datetime import datetime
+
+from django.db.models import Q
 
 from hosts.models import Host
 
 BATCH = 500
 
 
-def sweep(now: datetime, hold_after: datetime | None = None) -> list[str]:
+def sweep(
+    now: datetime,
+    hold_after: datetime | None = None,
+    holds: Iterable[tuple[Q, datetime]] = (),
+) -> list[str]:
     """Mark overdue hosts down; returns their host_ids. Deadlines after ``hold_after``
-    wait: netmon cannot hear heartbeats since then (hosts/reception.py)."""
+    wait: netmon cannot hear heartbeats since then (hosts/reception.py). ``holds`` are
+    (scope, since) pairs: the hosts of the scope wait when their deadline came after
+    ``since`` (maintenance windows: maintenance/windows.py)."""
     due = Host.objects.overdue(now)
     if hold_after is not None:
         due = due.filter(next_deadline__lte=hold_after)
+    for scope, since in holds:
+        due = due.exclude(scope & Q(next_deadline__gt=since))
     return [
         host.host_id
         for host in due.order_by("next_deadline")[:BATCH]

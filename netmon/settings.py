@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "netmon",
     "accounts",
     "hosts",
+    "maintenance",
     "heartbeats",
     "alerts",
     "analysis",

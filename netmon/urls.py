@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("heartbeats.urls")),
     path("api/v1/", include("hosts.api.urls")),
     path("api/v1/", include("alerts.api.urls")),
+    path("api/v1/", include("maintenance.api.urls")),
     path("api/v1/", include("analysis.api.urls")),
     path("api/v1/", include("connectivity.api.urls")),
     path("api/v1/health", HealthView.as_view(), name="health"),

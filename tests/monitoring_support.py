@@ -15,11 +15,14 @@ from hosts.alerting import alert_status_changes
 from hosts.choices import HostStatus
 from hosts.models import Host
 from hosts.sweep import sweep
+from maintenance.windows import close_ended, sweep_holds
 
 
 def sweep_and_alert(now: datetime) -> list[str]:
-    """Sweep, then turn the events into alerts, as one cycle does; returns who went down."""
-    marked_down = sweep(now)
+    """End the maintenance windows that are over, sweep (holding the hosts of open windows),
+    then turn the events into alerts, as one cycle does; returns who went down."""
+    close_ended(now)
+    marked_down = sweep(now, holds=sweep_holds(now))
     alert_status_changes(now)
     return marked_down
 

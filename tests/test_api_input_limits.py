@@ -15,9 +15,10 @@ LIST_ENDPOINTS = [
     "/api/v1/connectivity/outages",
     "/api/v1/heartbeat/web01/history",
     "/api/v1/heartbeat/web01/runs",
+    "/api/v1/maintenance",
 ]
 TIME_ENDPOINTS = [
-    *LIST_ENDPOINTS[1:],
+    *LIST_ENDPOINTS[1:-1],
     "/api/v1/hosts/web01/status-history",
 ]
 HUGE = str(2**63)  # SQLite: OverflowError / "datatype mismatch"; PostgreSQL: out of range

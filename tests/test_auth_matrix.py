@@ -15,6 +15,7 @@ level, users by their groups). On web pages (``WEB``) API keys count for nothing
 """
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -29,6 +30,7 @@ from analysis import log_config
 from analysis.models import AnalysisRun, Finding, LogSource
 from connectivity.models import ConnectivityCheck, Outage
 from hosts.models import Host
+from maintenance.models import MaintenanceWindow
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +98,7 @@ def web_rows(name: str, level: str, *methods: str, body=None, note="") -> list[R
 NEW_HOST = {"host_id": "new01", "name": "New 01", "frequency_seconds": 300}
 # A channel that reaches nothing: the discard port of this machine (connection refused).
 NEW_CHANNEL = {"name": "New", "kind": "webhook", "url": "http://127.0.0.1:9/new"}
+NEW_WINDOW = {"reason": "UPS swap", "everything": True, "duration_seconds": 3600}
 CHANNEL_FORM = {**NEW_CHANNEL, "min_severity": "info", "quiet_min_severity": "critical"}
 ROWS = [
     # Heartbeats and what clients fetch
@@ -138,6 +141,12 @@ ROWS = [
     *api_rows("alert-detail", VIEW, "GET"),
     *api_rows("alert-routes", VIEW, "GET"),
     *api_rows("alert-ack", OPERATE, "POST"),
+    *api_rows("maintenance-list", VIEW, "GET"),
+    *api_rows("maintenance-list", OPERATE, "POST", body=NEW_WINDOW),
+    *api_rows("maintenance-detail", VIEW, "GET"),
+    *api_rows("maintenance-detail", OPERATE, "DELETE"),
+    *api_rows("maintenance-end", OPERATE, "POST"),
+    *api_rows("maintenance-extend", OPERATE, "POST", body={"ends_at": "2099-01-02T00:00:00Z"}),
     *api_rows("channel-list", CHANNELS, "GET"),
     *api_rows("channel-list", CHANNELS, "POST", body=NEW_CHANNEL),
     *api_rows("channel-detail", CHANNELS, "GET", "DELETE"),
@@ -217,6 +226,12 @@ def world(make_host, make_user, read_key, write_key, admin_key) -> dict:
     check = ConnectivityCheck.objects.create(link_up=True, targets_total=1, targets_failed=0)
     outage = Outage.objects.create(started_at=check.checked_at, opened_at=check.checked_at)
     channel = Channel.objects.create(name="Ops", kind="webhook", url="http://127.0.0.1:9/ops")
+    window = MaintenanceWindow.objects.create(
+        reason="Upgrade",
+        everything=True,
+        starts_at=check.checked_at,
+        ends_at=datetime(2099, 1, 1, tzinfo=UTC),
+    )
     users = {
         "superuser": get_user_model().objects.create_superuser("root", password="pw-root-1"),
         "administrator": make_user("administrator", "Administrator"),
@@ -233,6 +248,7 @@ def world(make_host, make_user, read_key, write_key, admin_key) -> dict:
         "analysis-finding-ack": finding.pk,
         "connectivity-check-detail": check.pk,
         "connectivity-outage-detail": outage.pk,
+        **{name: window.pk for name in ROUTES if name.startswith("maintenance-")},
         **{
             name: channel.pk
             for name in ROUTES

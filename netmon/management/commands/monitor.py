@@ -2,10 +2,11 @@
 
 One cycle, in order (each step's file in parentheses):
 
-1. close the gaps when netmon could not hear heartbeats (hosts/reception.py), and
-   postpone deadlines while our own link is down (connectivity/loop.py);
+1. close the gaps when netmon could not hear heartbeats (hosts/reception.py),
+   postpone deadlines while our own link is down (connectivity/loop.py), and end the
+   maintenance windows that are over (maintenance/windows.py);
 2. sweep: overdue hosts are marked down, each writing its event (hosts/sweep.py), except
-   those whose deadline came while a gap is still open;
+   those whose deadline came while a gap is still open or inside a maintenance window;
 3. events become alerts in the outbox: status changes, reminders and flapping
    (hosts/alerting.py), outages (connectivity/events.py), log analysis (analysis/events.py);
 4. deliver what the outbox holds (alerts/delivery.py, alerts/transports.py);
@@ -34,6 +35,7 @@ from connectivity.loop import current_link, hold_deadlines
 from hosts.alerting import alert_status_changes, end_flapping, send_due_reminders
 from hosts.reception import ReceptionWatch
 from hosts.sweep import sweep
+from maintenance.windows import close_ended, sweep_holds
 from netmon.health import web_server_down_since
 from netmon.monitor_stats import record_cycle
 
@@ -48,11 +50,13 @@ def run_cycle(watch: ReceptionWatch | None = None) -> dict:
     rescheduled = watch.observe(now, web_server_down_since(now))
     link = current_link()  # our own internet link: while it is down, deadlines wait
     postponed = hold_deadlines(link, now)
-    marked_down = sweep(now, hold_after=watch.hold_since())
+    windows_ended = close_ended(now)
+    marked_down = sweep(now, hold_after=watch.hold_since(), holds=sweep_holds(now))
     events_started = time.monotonic()
     outcome = {
         "marked_down": marked_down,
         "postponed": postponed + rescheduled,
+        "maintenance_ended": windows_ended,
         "events": alert_status_changes(now),
         "reminders": send_due_reminders(now),
         "stabilised": end_flapping(now),
