@@ -14,12 +14,7 @@ from alerts.choices import AlertKind, AlertState, ChannelKind, DeliveryState, Se
 from alerts.querysets import ChannelQuerySet
 from alerts.quiet_hours import quiet_end
 from hosts.models import Host
-from hosts.validators import (
-    CONTROL_CHARACTERS,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
-    validate_single_line,
-)
+from hosts.validators import tags_problem, validate_single_line
 
 ENVIRONMENT_CHANNEL_NAME = "Discord (DISCORD_WEBHOOK_URL)"
 
@@ -176,13 +171,8 @@ class Channel(models.Model):
         kinds = self.alert_kinds
         if not isinstance(kinds, list) or any(kind not in AlertKind.values for kind in kinds):
             errors["alert_kinds"] = f"A list of alert kinds, from {AlertKind.values}."
-        tags = self.tags
-        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            errors["tags"] = "Tags must be a list of strings."
-        elif len(tags) > MAX_TAGS or any(not 0 < len(tag) <= MAX_TAG_LENGTH for tag in tags):
-            errors["tags"] = f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
-        elif any(CONTROL_CHARACTERS.search(tag) for tag in tags):
-            errors["tags"] = "Tags are one line of text, without control characters."
+        if problem := tags_problem(self.tags):
+            errors["tags"] = problem
         if (self.quiet_from is None) != (self.quiet_until is None):
             field = "quiet_until" if self.quiet_until is None else "quiet_from"
             errors[field] = "Quiet hours need both a start and an end."

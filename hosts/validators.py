@@ -34,6 +34,18 @@ def validate_host_id(value: str) -> None:
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def tags_problem(tags) -> str | None:
+    """What is wrong with a list of tags (a host's, or those a channel or a maintenance
+    window names), or None: the one rule for tags wherever they are written."""
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        return "Tags must be a list of strings."
+    if len(tags) > MAX_TAGS or any(not 0 < len(tag) <= MAX_TAG_LENGTH for tag in tags):
+        return f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
+    if any(CONTROL_CHARACTERS.search(tag) for tag in tags):
+        return "Tags are one line of text, without control characters."
+    return None
+
+
 def validate_single_line(value: str) -> None:
     """One line of text without control characters: for names shown everywhere."""
     if isinstance(value, str) and CONTROL_CHARACTERS.search(value):

@@ -13,7 +13,7 @@ from django.db import models
 
 from hosts import schedule
 from hosts.models import Host
-from hosts.validators import CONTROL_CHARACTERS, MAX_TAG_LENGTH, MAX_TAGS, validate_single_line
+from hosts.validators import tags_problem, validate_single_line
 
 LONGEST_WINDOW = timedelta(days=31)
 
@@ -53,13 +53,8 @@ class MaintenanceWindow(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        tags = self.tags
-        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            errors["tags"] = "Tags must be a list of strings."
-        elif len(tags) > MAX_TAGS or any(not 0 < len(tag) <= MAX_TAG_LENGTH for tag in tags):
-            errors["tags"] = f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
-        elif any(CONTROL_CHARACTERS.search(tag) for tag in tags):
-            errors["tags"] = "Tags are one line of text, without control characters."
+        if problem := tags_problem(self.tags):
+            errors["tags"] = problem
         if self.timezone not in available_timezones():
             errors["timezone"] = "An IANA time zone such as Europe/Berlin."
         if self.recurrence:

@@ -130,3 +130,12 @@ def not_found(request, exception):
     if request.path.startswith("/api/") and not wants_html:
         return JsonResponse({"detail": "Not found."}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def actor(request) -> str:
+    """Who made an API request, as alerts, findings and windows record it: the user's
+    name, or the API key's."""
+    if request.user is not None and request.user.is_authenticated:
+        return request.user.get_username()
+    api_key = getattr(request, "auth", None)
+    return f"API key {api_key.name}" if api_key is not None else ""

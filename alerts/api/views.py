@@ -16,7 +16,7 @@ from alerts.choices import AlertKind, AlertState, Severity
 from alerts.models import Alert, Channel, Delivery
 from alerts.routing import routes_of
 from hosts.models import Host
-from netmon.api import parse_time_param
+from netmon.api import actor, parse_time_param
 
 FILTERS = {"state": AlertState, "kind": AlertKind, "severity": Severity}
 
@@ -68,7 +68,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def ack(self, request, pk=None):
         alert = self.get_object()
-        alert.acknowledge(by=_actor(request))
+        alert.acknowledge(by=actor(request))
         return Response(AlertSerializer(alert).data)
 
     @extend_schema(
@@ -100,12 +100,6 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
                 raise serializers.ValidationError({"host_id": "No host has this host_id."})
         answer = routes_of(host)
         return Response(RoutesSerializer(answer).data)
-
-
-def _actor(request) -> str:
-    if request.user is not None and request.user.is_authenticated:
-        return request.user.get_username()
-    return f"API key {request.auth.name}"
 
 
 class ChannelViewSet(viewsets.ModelViewSet):
@@ -149,7 +143,7 @@ class ChannelViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
-        result = send_test_notification(self.get_object(), _actor(request), "the API")
+        result = send_test_notification(self.get_object(), actor(request), "the API")
         return Response(ChannelTestSerializer(result).data)
 
     @extend_schema(

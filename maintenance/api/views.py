@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from maintenance.api.serializers import ExtendSerializer, MaintenanceWindowSerializer
 from maintenance.models import MaintenanceWindow
 from maintenance.windows import end_window, extend_window
+from netmon.api import actor
 
 
 class MaintenanceWindowViewSet(
@@ -24,7 +25,7 @@ class MaintenanceWindowViewSet(
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
-        context["actor"] = _actor(self.request)
+        context["actor"] = actor(self.request)
         return context
 
     @extend_schema(
@@ -58,9 +59,3 @@ class MaintenanceWindowViewSet(
             raise serializers.ValidationError(error.message_dict) from None
         window.refresh_from_db()
         return Response(MaintenanceWindowSerializer(window).data)
-
-
-def _actor(request) -> str:
-    if request.user is not None and request.user.is_authenticated:
-        return request.user.get_username()
-    return f"API key {request.auth.name}" if request.auth is not None else ""
