@@ -99,6 +99,9 @@ def make_user(db):
         if group:
             if not Group.objects.filter(name=group).exists():  # flushed by a transactional test
                 importlib.import_module("accounts.migrations.0003_groups").create_groups(apps, None)
+                importlib.import_module(
+                    "accounts.migrations.0005_manage_channels_capability"
+                ).grant_to_administrators(apps, None)
             user.groups.add(Group.objects.get(name=group))
         return user
 
