@@ -6,7 +6,8 @@ Two ways of reading, each with its own cursor (``LogSource.cursor``):
   reached, with the file's identity (inode and a hash of its first line). A file that
   shrank or changed identity was rotated: it is read from its start. When more than
   ``ANALYSIS_MAX_BYTES`` are new, only the last ones are read (the run notes the skip).
-  A line is read once it is complete (ends with a newline).
+  A line is read once it is complete (ends with a newline), or when an unfinished last
+  line is still the same, with nothing written after it, at the next run.
 * a **command** (``log_command``, e.g. ``tail -n 1000 /var/log/syslog``; over SSH or on
   this server): its whole output is read each time, and the cursor is a fingerprint of the
   last lines seen; only the lines after them are new. When they are no longer in the
@@ -122,12 +123,21 @@ def line_hash(line: str) -> str:
 
 
 def new_command_lines(stdout: bytes, cursor: dict) -> Collected:
-    lines = [line for line in decode(stdout).splitlines() if line.strip()]
+    """The lines after those seen last time. The command has ended, so its output is
+    whole and a last line without a newline is analysed too; but it may be a line still
+    being written (``tail`` of a growing file), so it is remembered apart (``partial``)
+    rather than in the fingerprint: finished later, it does not hide where the previous
+    run stopped, and seen again unchanged it is not analysed twice."""
+    text = decode(stdout)
+    lines = [line for line in text.splitlines() if line.strip()]
+    unfinished = bool(lines) and not text.endswith(("\n", "\r"))
+    complete = lines[:-1] if unfinished else lines
     notes = []
-    tail = cursor.get("tail") if cursor.get("mode") == "lines" else None
+    previous = cursor if cursor.get("mode") == "lines" else {}
+    tail = previous.get("tail")
     new = lines
-    if tail:
-        position = _find_tail(lines, tail)
+    if tail or previous.get("partial"):
+        position = _find_tail(lines, tail) if tail else 0
         if position is None:
             notes.append(
                 f"the lines seen last time are gone (log rotated, or more new lines than the "
@@ -135,8 +145,13 @@ def new_command_lines(stdout: bytes, cursor: dict) -> Collected:
             )
         else:
             new = lines[position:]
-    last = [line_hash(line) for line in lines[-TAIL_LINES:]] if lines else (tail or [])
-    return Collected(new, len(stdout), {"mode": "lines", "tail": last}, notes)
+            if new and previous.get("partial") == line_hash(new[0]):
+                new = new[1:]
+    last = [line_hash(line) for line in complete[-TAIL_LINES:]] if complete else (tail or [])
+    state = {"mode": "lines", "tail": last}
+    if unfinished:
+        state["partial"] = line_hash(lines[-1])
+    return Collected(new, len(stdout), state, notes)
 
 
 def _find_tail(lines: list[str], tail: list[str]) -> int | None:
@@ -165,14 +180,39 @@ def _complete_lines(data: bytes) -> bytes:
 
 
 def _file_result(
-    data: bytes, offset: int, skipped_to: int | None, identity: dict, notes: list[str]
+    data: bytes,
+    offset: int,
+    skipped_to: int | None,
+    identity: dict,
+    notes: list[str],
+    previous: dict,
 ) -> Collected:
+    """The complete lines of ``data``, and the cursor after them.
+
+    A last line without a newline may still be being written: it waits for its newline.
+    Only when the previous run saw exactly the same unfinished line at the same offset
+    and nothing was written since (a file whose writer ended without a newline, like
+    many exported samples) is it read as the file's last line; otherwise it would never
+    be analysed.
+    """
     if skipped_to is not None:  # started in the middle of a line: drop that part
         cut = data.find(b"\n") + 1
         data, offset = data[cut:], offset + cut
     complete = _complete_lines(data)
+    rest = data[len(complete) :]
+    pending = line_hash(decode(rest)) if rest.strip() else None
+    if (
+        pending
+        and not complete
+        and previous.get("mode") == "file"
+        and previous.get("offset") == offset
+        and previous.get("pending") == pending
+    ):
+        complete, pending = data, None  # unchanged since the last run: the writer is done
     lines = [line for line in decode(complete).splitlines() if line.strip()]
     cursor = {"mode": "file", **identity, "offset": offset + len(complete)}
+    if pending:
+        cursor["pending"] = pending
     return Collected(lines, len(data), cursor, notes)
 
 
@@ -213,7 +253,7 @@ def _local_file(path: str, cursor: dict) -> Collected:
     except OSError as error:
         reason = error.strerror if isinstance(error.strerror, str) else "cannot be opened"
         raise CollectionError(f"cannot read {path}: {reason}", "file") from None
-    return _file_result(data, offset, skipped, identity, notes)
+    return _file_result(data, offset, skipped, identity, notes, cursor)
 
 
 # Over SSH a small POSIX shell script checks the file's identity and prints from the offset:
@@ -267,4 +307,4 @@ def _remote_file(source, cursor: dict) -> Collected:
             f"{offset - expected:,} were skipped"
         )
         skipped = offset
-    return _file_result(data, offset, skipped, identity, notes)
+    return _file_result(data, offset, skipped, identity, notes, cursor)

@@ -392,6 +392,23 @@ ANALYSIS_RUN_TIME_LIMIT_SECONDS = env_int("ANALYSIS_RUN_TIME_LIMIT_SECONDS", 900
 ANALYSIS_BRUTE_FORCE_THRESHOLD = env_int("ANALYSIS_BRUTE_FORCE_THRESHOLD", 5, 2, 100_000)
 ANALYSIS_PORT_SCAN_THRESHOLD = env_int("ANALYSIS_PORT_SCAN_THRESHOLD", 10, 3, 65535)
 ANALYSIS_FIREWALL_DROP_THRESHOLD = env_int("ANALYSIS_FIREWALL_DROP_THRESHOLD", 50, 2, 10_000_000)
+
+
+def _rules_dir(name: str) -> Path | None:
+    """An existing absolute directory of extra rule packs (*.yaml), or None when unset."""
+    value = env_str(name).strip()
+    if not value:
+        return None
+    if not os.path.isabs(value) or not os.path.isdir(value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is invalid: expected an existing absolute directory"
+        )
+    return Path(os.path.normpath(value))
+
+
+# Rule packs of the operator (analysis/rule_loader.py): they add to or override the packs
+# netmon ships; validated at start (an error names the file and line).
+ANALYSIS_RULES_DIR = _rules_dir("ANALYSIS_RULES_DIR")
 LLM_API_URL = env_url("LLM_API_URL")
 LLM_API_KEY = env_str("LLM_API_KEY")
 LLM_API_STYLE = env_choice("LLM_API_STYLE", "openai", ("openai", "anthropic"))

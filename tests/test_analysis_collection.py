@@ -401,3 +401,52 @@ def test_missing_local_file(tmp_path, settings):
     message = failure(LogSource(method="local", log_path=str(tmp_path / "none.log")))
 
     assert message == f"cannot read {tmp_path / 'none.log'}: No such file or directory"
+
+
+def test_a_command_whose_output_lacks_the_final_newline_keeps_its_last_line(tmp_path, settings):
+    """The command has ended: its last line is analysed although no newline follows it;
+    seen again unchanged it is not analysed twice, and once finished it does not hide
+    where the previous run stopped."""
+    settings.ANALYSIS_ALLOW_LOCAL_SOURCES = True
+    log = tmp_path / "out.txt"
+    log.write_bytes(b"line 1\nline 2\nlast, unfinished")
+    source = LogSource(method="command", log_command=f"cat {log}")
+
+    first = collect(source)
+    source.cursor = first.cursor
+    again = collect(source)
+    source.cursor = again.cursor
+    log.write_bytes(b"line 1\nline 2\nlast, unfinished and done\nline 4\n")
+    finished = collect(source)
+
+    assert first.lines == ["line 1", "line 2", "last, unfinished"]
+    assert again.lines == [] and again.notes == []
+    assert finished.lines == ["last, unfinished and done", "line 4"] and finished.notes == []
+
+
+def test_a_growing_files_unfinished_line_waits_for_its_newline_unless_it_stays(tmp_path, settings):
+    """A file's unfinished last line may still be being written: it waits; only when the
+    next run finds it the same, nothing written after it, is it read (else a file whose
+    writer ended without a newline would lose its last line for ever)."""
+    settings.ANALYSIS_ALLOW_LOCAL_SOURCES = True
+    log = tmp_path / "auth.log"
+    log.write_bytes(b"line 1\nline 2 is being wri")
+    source = LogSource(method="local", log_path=str(log))
+
+    first = collect(source)
+    source.cursor = first.cursor
+    with log.open("ab") as handle:
+        handle.write(b"tten\nline 3 also unfin")
+    growing = collect(source)
+    source.cursor = growing.cursor
+    unchanged = collect(source)
+    source.cursor = unchanged.cursor
+    with log.open("ab") as handle:
+        handle.write(b"\nline 4\n")
+    after = collect(source)
+
+    assert first.lines == ["line 1"]
+    assert growing.lines == ["line 2 is being written"]  # line 3 waits: it just grew
+    assert unchanged.lines == ["line 3 also unfin"]  # the same at the next run: read
+    assert after.lines == ["line 4"]  # the newline ends the line read before
+    assert after.cursor["offset"] == log.stat().st_size and "pending" not in after.cursor

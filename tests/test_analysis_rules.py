@@ -54,7 +54,8 @@ def test_ssh_brute_force_enumeration_probing_and_injected_addresses():
 def test_below_the_threshold_nothing_is_reported(settings):
     settings.ANALYSIS_BRUTE_FORCE_THRESHOLD = 30
 
-    assert summary(OWN / "ssh.log") == set()
+    # Pre-authentication probing has its own threshold (detections.yaml: probing, 4).
+    assert summary(OWN / "ssh.log") == {("brute_force", "203.0.113.55", "medium")}
 
 
 def test_a_successful_login_after_many_failures_is_critical():
@@ -175,9 +176,16 @@ def test_every_rule_is_covered_by_our_own_fixtures():
             },
         ),
         ("pam-logs/pam-logs.log", {("privilege_escalation", "zbadguy", "high")}),
-        # below our thresholds (CrowdSec alerts on fewer events, or on time windows)
-        ("ssh-time-based-bf/ssh-time-based-bf.log", set()),
-        ("ssh-timeout/ssh-timeout.log", set()),
+        # paced attempts (one every 20 minutes): slow brute force, as CrowdSec expects
+        ("ssh-time-based-bf/ssh-time-based-bf.log", {("brute_force", "10.0.0.101", "medium")}),
+        # pre-authentication timeouts and MAC errors (CVE-2024-6387 attempts): probing
+        (
+            "ssh-timeout/ssh-timeout.log",
+            {
+                ("brute_force", "192.168.9.212", "medium"),
+                ("brute_force", "192.168.9.213", "medium"),
+            },
+        ),
         # benign: successful logins, session ends, parser-only samples
         ("sshd-success-logs/sshd-success-logs.log", set()),
         ("sshd-logs-fp/sshd-logs.log", set()),

@@ -11,7 +11,7 @@ from analysis.api.serializers import (
 )
 from analysis.choices import SEVERITY_RANK, FindingSeverity, RunStatus
 from analysis.models import AnalysisRun, Finding
-from netmon.api import parse_time_param
+from netmon.api import actor, parse_time_param
 
 
 def _choice(params, name: str, choices) -> str | None:
@@ -106,11 +106,5 @@ class FindingViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def ack(self, request, pk=None):
         finding = self.get_object()
-        finding.acknowledge(by=_actor(request))
+        finding.acknowledge(by=actor(request))
         return Response(FindingSerializer(finding).data)
-
-
-def _actor(request) -> str:
-    if request.user is not None and request.user.is_authenticated:
-        return request.user.get_username()
-    return f"API key {request.auth.name}"
