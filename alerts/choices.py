@@ -14,6 +14,7 @@ class AlertKind(models.TextChoices):
     HOST_REMINDER = "host_reminder", "Host still down"
     HOST_FLAPPING = "host_flapping", "Host flapping"
     HOST_STABLE = "host_stable", "Host stable again"
+    RUN_TOO_LONG = "run_too_long", "Job ran too long"
     OUTAGE_STARTED = "outage_started", "Internet outage"
     OUTAGE_ENDED = "outage_ended", "Internet back"
     FINDING = "finding", "Log finding"

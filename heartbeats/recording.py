@@ -32,6 +32,7 @@ _WANTED = {
     "timezone",
     "run_started_at",
     "run_id",
+    "max_run_seconds",
 }
 # In the model's field order, as Model.from_db expects the values.
 HOST_FIELDS = [f.attname for f in Host._meta.concrete_fields if f.attname in _WANTED]
@@ -148,29 +149,38 @@ def record_signal(
             Run.objects.create(host_id=host.pk, run_id=run_id, started_at=at)
             return Host.objects.start_run(host, at, run_id)
         failed = signal == Signal.FAIL
+        run = None
         if run_id or host.run_started_at is not None:
-            _close_run(host, at, run_id, exit_status, failed)
+            run = _close_run(host, at, run_id, exit_status, failed)
         if failed:
             reason = "failure signal" if exit_status is None else f"exit status {exit_status}"
-            return Host.objects.fail_run(host, at, run_id, reason, tail(body))
-        return receive_heartbeat(host, at, cursor, run_id)
+            stored = Host.objects.fail_run(host, at, run_id, reason, tail(body))
+        else:
+            stored = receive_heartbeat(host, at, cursor, run_id)
+        if run is not None and host.max_run_seconds:
+            # Only now that the host's row is locked (above): the sweep locks it before it
+            # writes the same event, and two orders would deadlock.
+            duration = (at - run.started_at).total_seconds()
+            Host.objects.note_long_run(stored, run.started_at, run_id, duration, at)
+        return stored
 
 
 def _close_run(
     host: Host, at: datetime, run_id: str, exit_status: int | None, failed: bool
-) -> None:
+) -> Run | None:
     """Close the newest open run with this run id, if any (a finish without a start has
-    no duration)."""
+    no duration); returns it."""
     run = (
         Run.objects.filter(host_id=host.pk, run_id=run_id, finished_at__isnull=True)
         .filter(started_at__lte=at)
         .order_by("-started_at", "-id")
         .first()
     )
-    if run is not None:
-        Run.objects.filter(pk=run.pk, finished_at__isnull=True).update(
-            finished_at=at,
-            duration_seconds=(at - run.started_at).total_seconds(),
-            exit_status=exit_status,
-            failed=failed,
-        )
+    if run is None or not Run.objects.filter(pk=run.pk, finished_at__isnull=True).update(
+        finished_at=at,
+        duration_seconds=(at - run.started_at).total_seconds(),
+        exit_status=exit_status,
+        failed=failed,
+    ):
+        return None  # none open, or a concurrent finish closed it
+    return run

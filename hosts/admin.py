@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from analysis.admin import LogSourceInline
-from hosts.models import Host, ReceptionGap, StatusChange
+from hosts.models import Host, LongRun, ReceptionGap, StatusChange
 
 
 @admin.register(Host)
@@ -37,6 +37,7 @@ class HostAdmin(admin.ModelAdmin):
                 "fields": [
                     "frequency_seconds",
                     "grace_seconds",
+                    "max_run_seconds",
                     "schedule_type",
                     "cron_expression",
                     "timezone",
@@ -113,6 +114,22 @@ class StatusChangeAdmin(admin.ModelAdmin):
         "reason",
         "alerted_at",
     ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LongRun)
+class LongRunAdmin(admin.ModelAdmin):
+    """Runs that took longer than their host's maximum: written and alerted by netmon."""
+
+    list_display = ["host", "run_started_at", "run_id", "duration_seconds", "limit_seconds"]
+    list_filter = ["at"]
+    search_fields = ["host__host_id", "run_id"]
+    list_select_related = ["host"]
 
     def has_add_permission(self, request) -> bool:
         return False

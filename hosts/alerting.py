@@ -5,7 +5,9 @@ every monitor cycle, right after the sweep, ``alert_status_changes`` claims the 
 handled yet and queues the alerts they call for in the outbox (alerts/outbox.py) — in
 the claim's transaction, so an event is alerted exactly once however many monitors run,
 and in order per host. A flip found by the sweep is alerted in the same cycle; a
-recovery (written by the heartbeat) in the next one.
+recovery (written by the heartbeat) in the next one. Runs that took longer than their
+host's maximum (``LongRun`` events, written by the heartbeat or the sweep) are alerted by
+the same step, claimed the same way: a warning each, the host's state unchanged.
 
 Host names and ids are written by whoever registers a host: they go into the alerts as
 data (alerts/markup.py), never as markdown.
@@ -22,7 +24,7 @@ from alerts.markup import Part, Text, code, code_block, timestamp
 from alerts.models import Alert, Channel, Delivery
 from alerts.outbox import dashboard_url, queue_alert
 from hosts.choices import ChangeCause, HostStatus, ScheduleType
-from hosts.models import Host, StatusChange
+from hosts.models import Host, LongRun, StatusChange
 from netmon.durations import human_duration
 
 
@@ -79,7 +81,60 @@ def alert_status_changes(now: datetime) -> int:
             ):
                 alert_status_change(host, change)
                 handled += 1
+    return handled + alert_long_runs(now)
+
+
+def alert_long_runs(now: datetime) -> int:
+    """Queue a warning for each ``LongRun`` event not alerted yet; returns how many were
+    handled. A host paused since is not alerted (its event is still marked handled)."""
+    handled = 0
+    pending = LongRun.objects.filter(alerted_at__isnull=True).order_by("at", "id")
+    for event in pending[:BATCH]:
+        with transaction.atomic():
+            # The host's row first, as the heartbeat and the sweep lock it before they
+            # write these events: one lock order, no deadlock.
+            host = Host.objects.select_for_update().filter(pk=event.host_id).first()
+            if host is None or not LongRun.objects.filter(
+                pk=event.pk, alerted_at__isnull=True
+            ).update(alerted_at=now):
+                continue  # deleted meanwhile (cascade), or another monitor took it
+            handled += 1
+            if host.status != HostStatus.PAUSED:
+                _queue_long_run(host, event)
     return handled
+
+
+def _queue_long_run(host: Host, event: LongRun) -> None:
+    limit = human_duration(timedelta(seconds=event.limit_seconds))
+    run = [("Run started", [_stamp(event.run_started_at)])]
+    if event.run_id:
+        run.append(("Run id", [code(event.run_id)]))
+    if event.duration_seconds is None:
+        title = f"{host.name} is still running after {limit}"
+        running = human_duration(event.at - event.run_started_at)
+        description: Text = [
+            code(host.host_id),
+            f" started a run {running} ago that has not finished: longer than its maximum "
+            f"of {limit}.",
+        ]
+        run.append(("Running for", running))
+    else:
+        took = human_duration(timedelta(seconds=event.duration_seconds))
+        title = f"{host.name} ran too long"
+        description = [
+            code(host.host_id),
+            f" finished a run that took {took}, longer than its maximum of {limit}.",
+        ]
+        run.append(("Took", took))
+    queue_alert(
+        AlertKind.RUN_TOO_LONG,
+        Severity.WARNING,
+        title,
+        description,
+        [*_host_fields(host), *run, ("Maximum run time", limit)],
+        host,
+        _host_url(host),
+    )
 
 
 def alert_status_change(host: Host, change: StatusChange) -> None:

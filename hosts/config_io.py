@@ -37,6 +37,7 @@ KEYS = (
     "cron_expression",
     "timezone",
     "paused",
+    "max_run_seconds",
     "notes",
     "tags",
     "log_analysis_config",
@@ -57,7 +58,10 @@ SCALAR_TYPES: dict[str, type] = {
     "timezone": str,
     "paused": bool,
     "notes": str,
+    "max_run_seconds": int,
 }
+# Keys whose null means "none" (no maximum run time).
+NULLABLE_KEYS = {"max_run_seconds"}
 TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false"}
 # Deeper than any hosts file needs; bounds the recursion of PyYAML's composer.
 MAX_NESTING = 20
@@ -349,9 +353,10 @@ def _shown(host_id: str) -> str:
 
 def _type_problem(key: str, value: Any) -> str | None:
     expected = SCALAR_TYPES.get(key)
-    if expected is None:
+    if expected is None or (value is None and key in NULLABLE_KEYS):
         return None
     # bool is a subclass of int, but true is no number of seconds.
     if isinstance(value, expected) and (expected is bool or not isinstance(value, bool)):
         return None
-    return f"Expected {TYPE_NAMES[expected]}, got {json.dumps(value, default=str)}."
+    nullable = " or null" if key in NULLABLE_KEYS else ""
+    return f"Expected {TYPE_NAMES[expected]}{nullable}, got {json.dumps(value, default=str)}."

@@ -22,6 +22,9 @@ from hosts.validators import (
 )
 from netmon.tokens import generate_token, hash_token, token_prefix
 
+# The longest limit a run can be given: as long as the longest expected interval.
+MAX_RUN = MAX_FREQUENCY
+
 
 def default_timezone() -> str:
     return settings.BUSINESS_HOURS_TIMEZONE
@@ -56,6 +59,14 @@ class Host(models.Model):
     grace_seconds = models.PositiveIntegerField(
         default=60, validators=[MaxValueValidator(MAX_GRACE)]
     )
+    # The longest a run (start signal to finish) may take before it is alerted as a warning;
+    # null: no limit. The host stays up: a slow backup is news, not an outage.
+    max_run_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RUN)],
+        help_text="Alert (a warning) when a run takes longer than this; empty: no limit.",
+    )
     schedule_type = models.CharField(
         max_length=20, choices=ScheduleType.choices, default=ScheduleType.ALWAYS
     )
@@ -79,6 +90,9 @@ class Host(models.Model):
     # the grace time, or the host goes down as "started but never finished".
     run_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     run_id = models.CharField(max_length=64, blank=True, editable=False)
+    # When that run passes max_run_seconds, until the sweep claims it (hosts/querysets.py
+    # ``claim_long_runs``): null when there is no open run, no limit, or it was claimed.
+    run_limit_at = models.DateTimeField(null=True, blank=True, editable=False)
     notes = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -91,6 +105,11 @@ class Host(models.Model):
         indexes = [
             models.Index(fields=["status", "next_deadline"], name="host_due_idx"),
             models.Index(fields=["status", "next_reminder_at"], name="host_reminder_idx"),
+            models.Index(
+                fields=["run_limit_at"],
+                condition=models.Q(run_limit_at__isnull=False),
+                name="host_run_limit_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -241,13 +260,19 @@ class Host(models.Model):
 
     def _end_run(self, run_id: str) -> None:
         if self.run_started_at is not None and run_id == self.run_id:
-            self.run_started_at, self.run_id = None, ""
+            self.run_started_at, self.run_id, self.run_limit_at = None, "", None
 
     def receive_start(self, at: datetime, run_id: str) -> None:
         """A start signal; call with the row locked. The run must finish within the grace
         time. A new host is watched from its first start, as from a first heartbeat; a down
-        host stays down until a success."""
+        host stays down until a success. With a maximum run time, the sweep looks at the run
+        again when it passes it (``run_limit_at``); a paused host is never alerted."""
         self.run_started_at, self.run_id = at, run_id
+        self.run_limit_at = (
+            at + timedelta(seconds=self.max_run_seconds)
+            if self.max_run_seconds and self.status != HostStatus.PAUSED
+            else None
+        )
         if self.status == HostStatus.NEW:
             self.change_status(HostStatus.UP, at, "run started")
         else:
@@ -328,6 +353,46 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host_id}: {self.from_status} → {self.to_status}"
+
+
+class LongRun(models.Model):
+    """A run that took longer than its host's ``max_run_seconds``: the event that the
+    monitor loop alerts, once per run (hosts/alerting.py).
+
+    Written when the run finishes over the limit (``HostQuerySet.note_long_run``, from the
+    heartbeat path) or when the sweep finds it still open past the limit
+    (``HostQuerySet.claim_long_runs``), whichever comes first: the run is named by its
+    host, start and run id, and the unique constraint keeps the second from writing a
+    second event, however many monitors and heartbeats race. ``alerted_at`` is claimed with
+    a conditional UPDATE, as ``StatusChange.alerted_at`` is.
+    """
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="long_runs")
+    run_started_at = models.DateTimeField()
+    run_id = models.CharField(max_length=64, blank=True)
+    limit_seconds = models.PositiveIntegerField()
+    # Null: still running when the sweep found it past the limit.
+    duration_seconds = models.FloatField(null=True, blank=True)
+    at = models.DateTimeField()
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host", "run_started_at", "run_id"], name="longrun_once_per_run"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["at", "id"],
+                condition=models.Q(alerted_at__isnull=True),
+                name="longrun_unalerted_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host_id}: run at {self.run_started_at:%Y-%m-%d %H:%M:%S} too long"
 
 
 class ReceptionGap(models.Model):

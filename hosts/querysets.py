@@ -12,10 +12,11 @@ changed. A change of status also writes its ``StatusChange`` — the event that 
 loop turns into alerts (hosts/alerting.py) — in the same transaction.
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 
 from hosts import schedule
@@ -97,6 +98,7 @@ class HostQuerySet(models.QuerySet):
                 next_deadline=None,
                 run_started_at=None,
                 run_id="",
+                run_limit_at=None,
                 updated_at=at,
             )
             if not flipped:
@@ -114,7 +116,7 @@ class HostQuerySet(models.QuerySet):
             )
         host.status, host.status_changed_at = HostStatus.DOWN, at
         host.next_expected_at = host.next_deadline = None
-        host.run_started_at, host.run_id = None, ""
+        host.run_started_at, host.run_id, host.run_limit_at = None, "", None
         return change
 
     def start_run(self, host: "Host", at: datetime, run_id: str) -> "Host":
@@ -132,6 +134,51 @@ class HostQuerySet(models.QuerySet):
             locked = self.select_for_update().get(pk=host.pk)
             locked.receive_failure(at, run_id, reason, detail)
         return locked
+
+    def note_long_run(
+        self, host: "Host", started_at: datetime, run_id: str, duration: float, at: datetime
+    ) -> bool:
+        """A run of ``host`` that finished at ``at`` after ``duration`` seconds: its event if
+        that is over the host's maximum and the sweep did not write one while it ran.
+        Returns whether an event was written."""
+        limit = host.max_run_seconds
+        if not limit or duration <= limit or host.status == HostStatus.PAUSED:
+            return False
+        return _write_long_run(host, started_at, run_id, limit, duration, at)
+
+    def claim_long_runs(
+        self,
+        now: datetime,
+        hold_after: datetime | None = None,
+        holds: Iterable[tuple[Q, datetime]] = (),
+        batch: int = 500,
+    ) -> list[str]:
+        """Open runs past their host's maximum (``run_limit_at``): each claimed once among
+        several monitors (a conditional UPDATE of ``run_limit_at``) and recorded as a
+        ``LongRun`` event, unless the run's finish wrote one first. Returns the host_ids
+        with a new event.
+
+        The limit is the one in force when the run started; one removed since is not
+        alerted. Limits passed after ``hold_after``, or after the ``since`` of a hold whose
+        scope takes the host, wait as deadlines do (hosts/sweep.py): netmon could not have
+        heard the run's finish since then, or was told not to alert."""
+        claimed = []
+        due_by = now if hold_after is None else min(now, hold_after)
+        due = self.filter(run_limit_at__lte=due_by).exclude(status=HostStatus.PAUSED)
+        for scope, since in holds:
+            due = due.exclude(scope & Q(run_limit_at__gt=since))
+        for host in due.order_by("run_limit_at")[:batch]:
+            with transaction.atomic():
+                taken = self.filter(
+                    pk=host.pk, run_limit_at=host.run_limit_at, run_started_at=host.run_started_at
+                ).update(run_limit_at=None)
+                if taken and host.max_run_seconds:
+                    limit = host.max_run_seconds
+                    if _write_long_run(host, host.run_started_at, host.run_id, limit, None, now):
+                        claimed.append(host.host_id)
+            if taken:
+                host.run_limit_at = None
+        return claimed
 
     def postpone_deadlines(self, since: datetime, now: datetime) -> int:
         """Give ``up`` hosts whose deadline fell in (since, now] one grace period from now
@@ -198,3 +245,30 @@ class HostQuerySet(models.QuerySet):
                 pk=host.pk, status=HostStatus.DOWN, next_reminder_at=host.next_reminder_at
             ).update(next_reminder_at=next_at)
         )
+
+
+def _write_long_run(
+    host: "Host",
+    started_at: datetime,
+    run_id: str,
+    limit: int,
+    duration: float | None,
+    at: datetime,
+) -> bool:
+    """The ``LongRun`` event of one run, unless it has one (the unique constraint decides,
+    in a savepoint, so that a race between a finish and a sweep writes exactly one)."""
+    from hosts.models import LongRun
+
+    try:
+        with transaction.atomic():
+            LongRun.objects.create(
+                host_id=host.pk,
+                run_started_at=started_at,
+                run_id=run_id,
+                limit_seconds=limit,
+                duration_seconds=duration,
+                at=at,
+            )
+    except IntegrityError:
+        return False
+    return True

@@ -1,8 +1,10 @@
-"""The sweep: find hosts past their deadline and mark them down.
+"""The sweep: find hosts past their deadline and mark them down, and runs still open past
+their host's maximum run time.
 
 Safe to run in several processes at once: every flip is a conditional UPDATE
 (``HostQuerySet.mark_down``), so each transition is recorded once — and its
-event alerted once (hosts/alerting.py).
+event alerted once (hosts/alerting.py); so is every claim of a long run
+(``HostQuerySet.claim_long_runs``).
 """
 
 from collections.abc import Iterable
@@ -29,8 +31,11 @@ def sweep(
         due = due.filter(next_deadline__lte=hold_after)
     for scope, since in holds:
         due = due.exclude(scope & Q(next_deadline__gt=since))
-    return [
+    marked_down = [
         host.host_id
         for host in due.order_by("next_deadline")[:BATCH]
         if Host.objects.mark_down(host, now)
     ]
+    # Then runs still open past their host's maximum: warnings, the hosts stay up.
+    Host.objects.claim_long_runs(now, hold_after, holds, BATCH)
+    return marked_down

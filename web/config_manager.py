@@ -16,7 +16,9 @@ from hosts.config_io import ImportPlan
 from hosts.models import Host, default_timezone
 
 TEXT_FIELDS = [name for name in CONFIG_FIELDS if name != "paused"]
-ADD_FIELDS = ["host_id", "name", *TEXT_FIELDS, "notes"]
+ADD_FIELDS = ["host_id", "name", *TEXT_FIELDS, "max_run_seconds", "notes"]
+# Optional numbers: an empty input means none (null), not an invalid number.
+OPTIONAL_FIELDS = {"max_run_seconds"}
 MAX_IMPORT_BYTES = 1_000_000
 
 
@@ -44,6 +46,7 @@ ADD_FORM = [
     ("schedule_type", "Schedule", "select", ""),
     ("cron_expression", "Cron expression", "text", "custom schedules only"),
     ("timezone", "Time zone", "text", ""),
+    ("max_run_seconds", "Maximum run time (seconds)", "number", "empty: no limit"),
     ("notes", "Notes", "text", ""),
     ("paused", "Start paused", "checkbox", ""),
 ]
@@ -56,7 +59,7 @@ def add_form_fields(values: dict, errors: dict) -> list[dict]:
             "label": label,
             "kind": kind,
             "hint": hint,
-            "value": values.get(name, ""),
+            "value": "" if values.get(name) is None else values[name],
             "errors": errors.get(name, []),
         }
         for name, label, kind, hint in ADD_FORM
@@ -77,6 +80,7 @@ def new_host_values() -> dict:
         "name": "",
         **{name: getattr(host, name) for name in TEXT_FIELDS},
         "timezone": default_timezone(),
+        "max_run_seconds": "",
         "paused": False,
         "notes": "",
     }
@@ -84,8 +88,11 @@ def new_host_values() -> dict:
 
 def submitted(post: QueryDict, names: list[str]) -> dict:
     """The fields of a form POST, for a serializer. Fields left out stay unchanged (the
-    form always sends them all); ``paused`` is a hidden ``false`` plus a checkbox."""
+    form always sends them all); ``paused`` is a hidden ``false`` plus a checkbox; an empty
+    optional number is none."""
     data = {name: post[name] for name in names if name in post}
+    for name in OPTIONAL_FIELDS & data.keys():
+        data[name] = data[name].strip() or None
     if "paused" in post:
         data["paused"] = "true" in post.getlist("paused")
     return data

@@ -47,6 +47,7 @@ class HostSerializer(serializers.ModelSerializer):
             "status",
             "paused",
             *CONFIG_FIELDS[:-1],
+            "max_run_seconds",
             "notes",
             "tags",
             "log_analysis_config",
