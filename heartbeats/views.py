@@ -60,6 +60,18 @@ def _read_at_most(stream, limit: int) -> bytes | None:
     return None if len(body) > limit else body
 
 
+def _bearer_host(request: HttpRequest, host_id: str, address: str | None):
+    """The host whose token the request's Bearer header holds, or None (counted as a failed
+    authentication: the same for an unknown host and a wrong token)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    host = None
+    if scheme.lower() == "bearer" and token.strip():
+        host = authenticate(host_id, token.strip())
+    if host is None:
+        throttle.record_failure(address)
+    return host
+
+
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, host_id: str) -> JsonResponse:
@@ -71,12 +83,8 @@ def receive(request: HttpRequest, host_id: str) -> JsonResponse:
     wait = throttle.retry_after(address)  # the only cost of throttling to a good heartbeat
     if wait is not None:
         return _throttled(wait)
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    host = None
-    if scheme.lower() == "bearer" and token.strip():
-        host = authenticate(host_id, token.strip())
+    host = _bearer_host(request, host_id, address)
     if host is None:
-        throttle.record_failure(address)  # the same for an unknown host and a wrong token
         return _error(401, "Unknown host or wrong token.")
     now = timezone.now()
     host = record_heartbeat(
@@ -119,12 +127,8 @@ def receive_signal(request: HttpRequest, host_id: str, signal: str) -> JsonRespo
     wait = throttle.retry_after(address)
     if wait is not None:
         return _throttled(wait)
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    host = None
-    if scheme.lower() == "bearer" and token.strip():
-        host = authenticate(host_id, token.strip())
+    host = _bearer_host(request, host_id, address)
     if host is None:
-        throttle.record_failure(address)
         return _error(401, "Unknown host or wrong token.")
     now = timezone.now()
     host = record_signal(
