@@ -294,7 +294,6 @@ class Deliverer:
             failures = self.channel.consecutive_failures + 1
             if failures == 1:
                 log.warning("channel %s is failing (%s): probing it", self.channel, outcome.error)
-            if failures == 1:
                 self.update_channel(consecutive_failures=failures, failing_since=started)
             else:
                 self.update_channel(consecutive_failures=failures)
