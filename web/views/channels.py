@@ -38,7 +38,8 @@ def channel_list(request):
     results: dict[int, Message] = {}
     others = []
     for message in messages.get_messages(request):
-        tag = next((t for t in message.extra_tags.split() if t.startswith(TEST_TAG)), None)
+        tags = (message.extra_tags or "").split()
+        tag = next((t for t in tags if t.startswith(TEST_TAG)), None)
         if tag is not None:
             results[int(tag.removeprefix(TEST_TAG))] = message
         else:
