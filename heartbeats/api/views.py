@@ -22,13 +22,7 @@ class HeartbeatHistoryView(ListAPIView):
     def get_queryset(self):
         host = get_object_or_404(Host, host_id=self.kwargs["host_id"])
         queryset = Heartbeat.objects.filter(host=host).order_by("-received_at", "-id")
-        since = parse_time_param(self.request.query_params, "since")
-        until = parse_time_param(self.request.query_params, "until")
-        if since:
-            queryset = queryset.filter(received_at__gte=since)
-        if until:
-            queryset = queryset.filter(received_at__lt=until)
-        return queryset
+        return _between(queryset, self.request.query_params, "received_at")
 
 
 @extend_schema(
@@ -44,10 +38,13 @@ class HeartbeatRunsView(ListAPIView):
     def get_queryset(self):
         host = get_object_or_404(Host, host_id=self.kwargs["host_id"])
         queryset = Run.objects.filter(host=host).order_by("-started_at", "-id")
-        since = parse_time_param(self.request.query_params, "since")
-        until = parse_time_param(self.request.query_params, "until")
-        if since:
-            queryset = queryset.filter(started_at__gte=since)
-        if until:
-            queryset = queryset.filter(started_at__lt=until)
-        return queryset
+        return _between(queryset, self.request.query_params, "started_at")
+
+
+def _between(queryset, params, field: str):
+    """``since`` (included) and ``until`` (excluded) applied to ``field``."""
+    if since := parse_time_param(params, "since"):
+        queryset = queryset.filter(**{f"{field}__gte": since})
+    if until := parse_time_param(params, "until"):
+        queryset = queryset.filter(**{f"{field}__lt": until})
+    return queryset
