@@ -10,12 +10,10 @@ from hosts import schedule
 from hosts.choices import ChangeCause, GapCause, HostStatus, ScheduleType
 from hosts.querysets import HostQuerySet, display_status
 from hosts.validators import (
-    CONTROL_CHARACTERS,
     MAX_FREQUENCY,
     MAX_GRACE,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
     MIN_FREQUENCY,
+    tags_problem,
     validate_host_id,
     validate_single_line,
     validate_timezone,
@@ -132,12 +130,8 @@ class Host(models.Model):
                 errors["cron_expression"] = problem
         elif self.cron_expression and (problem := schedule.validate_cron(self.cron_expression)):
             errors["cron_expression"] = problem
-        if not isinstance(self.tags, list) or not all(isinstance(t, str) for t in self.tags):
-            errors["tags"] = "Tags must be a list of strings."
-        elif len(self.tags) > MAX_TAGS or any(not 0 < len(t) <= MAX_TAG_LENGTH for t in self.tags):
-            errors["tags"] = f"At most {MAX_TAGS} tags of 1–{MAX_TAG_LENGTH} characters each."
-        elif any(CONTROL_CHARACTERS.search(tag) for tag in self.tags):
-            errors["tags"] = "Tags are one line of text, without control characters."
+        if problem := tags_problem(self.tags):
+            errors["tags"] = problem
         if errors:
             raise ValidationError(errors)
 
