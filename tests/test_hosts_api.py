@@ -159,6 +159,7 @@ def test_config_all(api, make_host):
         "schedule_type": "always",
         "cron_expression": "",
         "timezone": "America/New_York",
+        "max_run_seconds": None,
         "paused": False,
         "next_deadline": None,
     }

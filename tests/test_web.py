@@ -459,6 +459,19 @@ def test_manager_saves_a_row_through_the_api_rules(staff_client, api, fleet):
     assert "Saved web01." in staff_client.get(CONFIG).content.decode()
 
 
+def test_manager_sets_and_clears_a_maximum_run_time(staff_client, fleet):
+    staff_client.post("/api/v1/config/hosts/web01", {"max_run_seconds": "900"})
+    assert Host.objects.get(host_id="web01").max_run_seconds == 900
+    html = staff_client.get(CONFIG).content.decode()
+    assert 'id="f-web01-max_run_seconds" name="max_run_seconds"' in html
+    assert 'value="900"' in html
+
+    staff_client.post("/api/v1/config/hosts/web01", {"max_run_seconds": " "})
+    assert Host.objects.get(host_id="web01").max_run_seconds is None
+    html = staff_client.get(CONFIG).content.decode()
+    assert 'placeholder="no limit" value=""' in html  # not "None"
+
+
 def test_manager_pauses_and_resumes(staff_client, fleet):
     staff_client.post("/api/v1/config/hosts/web01", {"paused": ["false", "true"]})
     assert Host.objects.get(host_id="web01").status == HostStatus.PAUSED
@@ -476,6 +489,8 @@ def test_manager_pauses_and_resumes(staff_client, fleet):
         {"frequency_seconds": "abc", "timezone": "Mars/Olympus"},
         {"frequency_seconds": "99999999999999999999", "schedule_type": "sometimes"},
         {"timezone": "../../etc/passwd", "cron_expression": "* * * * * *"},
+        {"max_run_seconds": "-5"},
+        {"max_run_seconds": "ten minutes"},
     ],
 )
 def test_manager_rejects_what_the_api_rejects_with_the_same_messages(

@@ -16,7 +16,7 @@ from hosts.config_io import ImportPlan
 from hosts.models import Host, default_timezone
 
 TEXT_FIELDS = [name for name in CONFIG_FIELDS if name != "paused"]
-ADD_FIELDS = ["host_id", "name", *TEXT_FIELDS, "max_run_seconds", "notes"]
+ADD_FIELDS = ["host_id", "name", *TEXT_FIELDS, "notes"]
 # Optional numbers: an empty input means none (null), not an invalid number.
 OPTIONAL_FIELDS = {"max_run_seconds"}
 MAX_IMPORT_BYTES = 1_000_000
@@ -68,6 +68,8 @@ def add_form_fields(values: dict, errors: dict) -> list[dict]:
 
 def host_values(host: Host) -> dict:
     values = {name: getattr(host, name) for name in TEXT_FIELDS}
+    for name in OPTIONAL_FIELDS:
+        values[name] = "" if values[name] is None else values[name]
     values["paused"] = host.paused
     return values
 

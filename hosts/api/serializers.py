@@ -20,6 +20,7 @@ CONFIG_FIELDS = [
     "schedule_type",
     "cron_expression",
     "timezone",
+    "max_run_seconds",
     "paused",
 ]
 
@@ -47,7 +48,6 @@ class HostSerializer(serializers.ModelSerializer):
             "status",
             "paused",
             *CONFIG_FIELDS[:-1],
-            "max_run_seconds",
             "notes",
             "tags",
             "log_analysis_config",
