@@ -1,6 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
+from heartbeats.querysets import RunQuerySet
 from hosts.models import Host
 from netmon.tokens import generate_token, hash_token, token_prefix
 
@@ -45,7 +46,8 @@ class Run(models.Model):
     carries the same run id (none for none), which gives its duration.
 
     A run never closed stays open (``finished_at`` null): its host went down as "started
-    but never finished" (hosts/querysets.py ``mark_down``)."""
+    but never finished" (hosts/querysets.py ``mark_down``). ``Run.objects.with_state()``
+    tells such a run from the one still running."""
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="runs", db_index=False)
     run_id = models.CharField(max_length=64, blank=True)
@@ -54,6 +56,8 @@ class Run(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
     exit_status = models.PositiveSmallIntegerField(null=True, blank=True)
     failed = models.BooleanField(default=False)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -160,6 +160,7 @@ def test_start_then_success_records_the_run_duration(client, pinged, api):
     assert run.duration_seconds == (run.finished_at - run.started_at).total_seconds()
     runs = api.get("/api/v1/heartbeat/backup/runs").json()["results"]
     assert runs[0]["duration_seconds"] == run.duration_seconds
+    assert runs[0]["state"] == "succeeded"
     kinds = [h["kind"] for h in api.get("/api/v1/heartbeat/backup/history").json()["results"]]
     assert kinds[:2] == ["success", "start"]
 
@@ -257,10 +258,14 @@ def test_a_failure_of_a_host_already_down_alerts_nothing_more(client, pinged):
     ]
 
 
-def test_a_start_without_a_finish_within_grace_alerts_started_but_never_finished(client, pinged):
+def test_a_start_without_a_finish_within_grace_alerts_started_but_never_finished(
+    client, pinged, api
+):
     host, token = pinged
     client.get(f"/ping/{token}/start")
     started = fresh(host).run_started_at
+    states = api.get("/api/v1/heartbeat/backup/runs").json()["results"]
+    assert [run["state"] for run in states] == ["running"]
 
     assert sweep(started + timedelta(seconds=299)) == []
     assert sweep(started + timedelta(seconds=301)) == ["backup"]
@@ -273,6 +278,12 @@ def test_a_start_without_a_finish_within_grace_alerts_started_but_never_finished
     alert = Alert.objects.get()
     assert alert.title == "BACKUP started but never finished"
     assert Run.objects.get(host=host).finished_at is None
+    states = api.get("/api/v1/heartbeat/backup/runs").json()["results"]
+    assert [run["state"] for run in states] == ["unfinished"]
+    client.get(f"/ping/{token}/start")
+    client.get(f"/ping/{token}/1")
+    states = api.get("/api/v1/heartbeat/backup/runs").json()["results"]
+    assert [run["state"] for run in states] == ["failed", "unfinished"]
 
 
 def test_a_start_on_a_new_host_watches_it(client, make_host):

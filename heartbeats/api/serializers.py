@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from heartbeats.models import Heartbeat, Run
+from heartbeats.querysets import RunState
 
 
 class HeartbeatSerializer(serializers.ModelSerializer):
@@ -19,6 +20,13 @@ class HeartbeatSerializer(serializers.ModelSerializer):
 
 
 class RunSerializer(serializers.ModelSerializer):
+    state = serializers.ChoiceField(
+        choices=RunState.choices,
+        read_only=True,
+        help_text="unfinished: started and never closed (its host went down as "
+        '"started but never finished", or a later start replaced it)',
+    )
+
     class Meta:
         model = Run
         fields = [
@@ -29,6 +37,7 @@ class RunSerializer(serializers.ModelSerializer):
             "duration_seconds",
             "exit_status",
             "failed",
+            "state",
         ]
         extra_kwargs = {
             "finished_at": {"help_text": "null: not finished (yet, or ever)"},

@@ -37,7 +37,7 @@ class HeartbeatRunsView(ListAPIView):
 
     def get_queryset(self):
         host = get_object_or_404(Host, host_id=self.kwargs["host_id"])
-        queryset = Run.objects.filter(host=host).order_by("-started_at", "-id")
+        queryset = Run.objects.filter(host=host).with_state().order_by("-started_at", "-id")
         return _between(queryset, self.request.query_params, "started_at")
 
 

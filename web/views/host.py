@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from alerts.models import HOST_KINDS
 from alerts.routing import routes_of
+from heartbeats.querysets import RunState
 from hosts.models import Host
 from hosts.setup_instructions import client_setup_text
 from web.access import dashboard_access
@@ -40,7 +41,7 @@ def host_detail(request, host_id: str):
 def runs_context(host: Host) -> dict:
     """The "Runs" section: a chart of the last runs' durations and a table of the newest;
     nothing for a host that never sent a start signal."""
-    runs = list(host.runs.order_by("-started_at", "-id")[:CHART_RUNS])
+    runs = list(host.runs.with_state().order_by("-started_at", "-id")[:CHART_RUNS])
     if not runs:
         return {}
     finished = [
@@ -50,9 +51,8 @@ def runs_context(host: Host) -> dict:
     ]
     rows = []
     for run in runs[:TABLE_RUNS]:
-        current = (run.started_at, run.run_id) == (host.run_started_at, host.run_id)
-        if run.finished_at is None:
-            outcome = "running" if current else "never finished"
+        if run.state in (RunState.RUNNING, RunState.UNFINISHED):
+            outcome = RunState(run.state).label.lower()
         else:
             outcome = run_outcome(run.failed, run.exit_status)
         over = bool(host.max_run_seconds and (run.duration_seconds or 0) > host.max_run_seconds)
