@@ -6,6 +6,13 @@ conditional UPDATE (hosts/receiving.py, as hosts own their rows). The SELECT
 and the INSERT are plain SQL, written once below: building them with the ORM
 cost more CPU than running them, and on SQLite that work happened while
 holding the database's single write lock.
+
+On PostgreSQL an ``up`` host's heartbeat is one statement instead: the hosts app's
+UPDATE in a data-modifying WITH, and the INSERT fed by the row it returns, so the
+heartbeat is stored only if the UPDATE moved the deadline. A single statement commits
+by itself: no BEGIN, no COMMIT, four round trips fewer than the transaction (each cost
+the worker about as much CPU as the statement). When the UPDATE matches nothing (the host
+is not up, or is in a run) nothing is stored and the transaction path runs.
 """
 
 from datetime import datetime
@@ -13,8 +20,9 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from heartbeats.models import Heartbeat, PingKey, Run, Signal
+from hosts.choices import HostStatus
 from hosts.models import Host
-from hosts.receiving import receive_heartbeat
+from hosts.receiving import moved, receive_heartbeat, up_host_update
 from netmon.tokens import hash_token, token_matches
 
 # What an alert shows of a failing job's output: its end, where the error usually is.
@@ -57,6 +65,11 @@ _INSERT_HEARTBEAT = (
     f"INSERT INTO {Heartbeat._meta.db_table} "
     "(host_id, received_at, source_ip, user_agent, body) VALUES (%s, %s, %s, %s, %s)"
 )
+_HEARTBEAT_OF_UP_HOST = (
+    "WITH up AS ({update} RETURNING id) "
+    f"INSERT INTO {Heartbeat._meta.db_table} "
+    "(host_id, received_at, source_ip, user_agent, body) SELECT id, %s, %s, %s, %s FROM up"
+)
 _INSERT_SIGNAL = (
     f"INSERT INTO {Heartbeat._meta.db_table} "
     "(host_id, received_at, source_ip, user_agent, body, kind, exit_status, run_id) "
@@ -89,6 +102,15 @@ def record_heartbeat(
     if host.run_started_at is not None:
         return record_signal(host, Signal.SUCCESS, at, source_ip, user_agent, body)
     stamp = connection.ops.adapt_datetimefield_value(at)
+    if host.status == HostStatus.UP and connection.vendor == "postgresql":
+        update, params, due = up_host_update(host, at)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _HEARTBEAT_OF_UP_HOST.format(update=update),
+                [*params, stamp, source_ip, user_agent, body],
+            )
+            if cursor.rowcount:
+                return moved(host, at, due)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_INSERT_HEARTBEAT, [host.pk, stamp, source_ip, user_agent, body])
         return receive_heartbeat(host, at, cursor)

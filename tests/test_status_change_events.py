@@ -18,7 +18,7 @@ from hosts.alerting import alert_status_changes
 from hosts.choices import HostStatus
 from hosts.models import Host, StatusChange
 from hosts.sweep import sweep
-from tests.processes import tests_use_postgres
+from tests.processes import tests_use_postgres as suite_on_postgres
 
 
 def overdue(make_host, host_id: str) -> Host:
@@ -84,7 +84,7 @@ def test_a_host_deleted_before_its_event_is_handled_alerts_nothing(make_host):
 
 @pytest.mark.django_db(transaction=True)
 def test_monitors_claiming_events_at_once_alert_each_once(make_host):
-    if not tests_use_postgres():
+    if not suite_on_postgres():
         pytest.skip("concurrent writers need PostgreSQL (SQLite has a single writer lock)")
     for i in range(40):
         overdue(make_host, f"host{i:02}")
