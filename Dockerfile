@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # netmon in one container: web server, task cluster and monitor loop (`manage.py serve`).
 #   docker build -t netmon .
 #   docker run -d -p 8080:8080 -v "$PWD/data:/app/data" -e NETMON_BASE_URL=http://monitor.example:8080 netmon
@@ -66,9 +65,11 @@ USER ${NETMON_UID}:${NETMON_GID}
 VOLUME ["/app/data"]
 EXPOSE 8080
 
-# 200 from /api/v1/health: database, task cluster and monitor loop all working.
+# netmon/healthcheck.py, shared with compose.yaml: 200 from /api/v1/health on the address
+# serve listens on (its --bind, else WEB_BIND); for --only worker/monitor, serve's
+# children running.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('WEB_BIND', '0.0.0.0:8080').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/api/v1/health', timeout=8)"]
+    CMD ["python", "-m", "netmon.healthcheck"]
 
 ENTRYPOINT ["python", "manage.py", "serve"]
 CMD []

@@ -170,6 +170,7 @@ class Supervisor:
     state_path: Path
     cwd: Path
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    bind: str | None = None  # the web role's address, for the container's health check
     on_started: Callable[[], None] = lambda: None
     orphans: dict[int, float] = field(default_factory=dict)  # pid: when to SIGKILL it
     stopping: bool = False
@@ -328,6 +329,7 @@ class Supervisor:
     def write_state(self) -> None:
         state = {
             "pid": os.getpid(),
+            "bind": self.bind,
             "children": {child.role: child.report() for child in self.children},
         }
         partial_path = self.state_path.with_suffix(".new")

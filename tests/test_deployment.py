@@ -3,7 +3,8 @@
 No Docker engine runs here, so the image is never built: what can be checked without
 one is — the Dockerfile and compose.yaml statically (hadolint, docker-compose's own
 validation, their content), the build context (.dockerignore keeps what the image
-needs), and the exact health-check commands of both files, run against a real server.
+needs), and the health-check script both files call (netmon/healthcheck.py), run against
+real serve processes: all roles, the web role alone, a role without a web server.
 """
 
 import json
@@ -23,6 +24,7 @@ from tests.processes import (
     ROOT,
     free_port,
     http_status,
+    migrate,
     process_database,
     process_env,
     running,
@@ -49,10 +51,7 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "compose.yaml").read_text())
 
 
-def healthcheck_command(test: list[str], port: int) -> list[str]:
-    """A health-check ``CMD`` array made runnable here: our python, the server's port."""
-    assert test[0] == "CMD" and test[1] == "python", test
-    return [sys.executable, *(part.replace("8080", str(port)) for part in test[2:])]
+HEALTHCHECK_SCRIPT = ["python", "-m", "netmon.healthcheck"]
 
 
 def dockerfile_healthcheck() -> list[str]:
@@ -60,8 +59,22 @@ def dockerfile_healthcheck() -> list[str]:
     return ["CMD", *json.loads(line.split(" CMD ", 1)[1])]
 
 
-def run_check(command: list[str], env: dict[str, str] | None = None) -> int:
-    return subprocess.run(command, env=env, capture_output=True, timeout=30).returncode
+def compose_healthcheck(service: str) -> list[str]:
+    return compose()["services"][service]["healthcheck"]["test"]
+
+
+def runnable(test: list[str]) -> list[str]:
+    """A health-check ``CMD`` array made runnable here: our python instead of the image's."""
+    assert test[0] == "CMD" and test[1:4] == HEALTHCHECK_SCRIPT, test
+    return [sys.executable, *test[2:]]
+
+
+def run_check(command: list[str], temp_dir: Path, **variables: str) -> int:
+    """Exit status of a health check run as the container runs it: in serve's temporary
+    directory (where serve keeps its state) and with only the variables given."""
+    env = {"PATH": os.environ["PATH"], "TMPDIR": str(temp_dir), **variables}
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=30)
+    return result.returncode
 
 
 # The Dockerfile ----------------------------------------------------------------------------
@@ -89,11 +102,33 @@ def test_no_secret_is_baked_into_the_image():
     assert "rm -rf /tmp/build-data" in build_step
 
 
-def test_healthcheck_needs_no_curl():
-    test = dockerfile_healthcheck()
+def test_no_frontend_is_pulled_to_parse_the_dockerfile():
+    # "# syntax=…" makes BuildKit fetch that frontend image from Docker Hub on every build.
+    assert not re.search(r"^#\s*syntax\s*=", dockerfile(), re.MULTILINE | re.IGNORECASE)
 
-    assert test[:3] == ["CMD", "python", "-c"]
-    assert "/api/v1/health" in test[3] and "curl" not in dockerfile()
+
+def test_the_dockerfile_and_every_netmon_service_use_the_same_health_check_script():
+    services = compose()["services"]
+    checks = {name: compose_healthcheck(name) for name in ("netmon", "web", "worker", "monitor")}
+
+    assert dockerfile_healthcheck() == ["CMD", *HEALTHCHECK_SCRIPT]
+    assert "curl" not in dockerfile()
+    assert checks == {
+        "netmon": ["CMD", *HEALTHCHECK_SCRIPT],
+        "web": ["CMD", *HEALTHCHECK_SCRIPT, "--web-only"],
+        "worker": ["CMD", *HEALTHCHECK_SCRIPT],
+        "monitor": ["CMD", *HEALTHCHECK_SCRIPT],
+    }
+    assert not any(service.get("healthcheck", {}).get("disable") for service in services.values())
+
+
+def test_the_health_check_does_not_import_django():
+    code = "import sys, netmon.healthcheck; print(sorted(m for m in sys.modules if 'django' in m))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+
+    assert result.stdout.strip() == "[]", result.stderr
 
 
 def dockerignore_patterns() -> list[str]:
@@ -151,6 +186,8 @@ def test_the_build_context_has_what_the_image_needs_and_no_local_state():
         "staticfiles/staticfiles.json",
         "tests/test_metrics.py",
         "id_ed25519",
+        "compose.override.yaml",  # a local override: ports, secrets, paths of this machine
+        "compose.prod.yaml",
     ]
 
     assert "netmon" in apps and "hosts" in apps
@@ -175,6 +212,16 @@ def test_the_default_is_one_container_with_data_and_ssh_volumes():
     assert "command" not in netmon  # the image's entrypoint: serve, all three roles
     others = [name for name, service in services.items() if "profiles" not in service]
     assert others == ["netmon"]
+
+
+def test_one_service_builds_the_image_the_others_run():
+    # `--profile scale up --build` would otherwise build the same image once per service.
+    services = compose()["services"]
+    builders = [name for name, service in services.items() if "build" in service]
+
+    assert builders == ["netmon"]
+    image = services["netmon"]["image"]
+    assert [services[name]["image"] for name in ("web", "worker", "monitor")] == [image] * 3
 
 
 def test_the_scale_profile_splits_the_roles_and_migrates_once():
@@ -223,37 +270,69 @@ def test_netmon_run_serves_from_anywhere_and_the_health_checks_agree(tmp_path):
         pytest.skip(f"{NETMON_RUN} is not installed yet: pip install -e . (test.sh does)")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    temp_dir = tmp_path / "tmp"  # serve's state, not shared with other serves on this machine
+    temp_dir.mkdir()
     with process_database(tmp_path) as database_url:
-        env = process_env(tmp_path, database_url)
+        env = process_env(tmp_path, database_url, TMPDIR=str(temp_dir))
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        dockerfile_check = healthcheck_command(dockerfile_healthcheck(), port)
-        compose_checks = {
-            name: healthcheck_command(compose()["services"][name]["healthcheck"]["test"], port)
-            for name in ("netmon", "web")
-        }
+        all_roles_check = runnable(dockerfile_healthcheck())
+        web_role_check = runnable(compose_healthcheck("web"))
+        # Not the image's 8080 nor serve's default: the check must find serve's --bind.
         command = [str(NETMON_RUN), "--bind", f"127.0.0.1:{port}", "--web-workers", "1"]
         log = tmp_path / "netmon-run.log"
         with running(command, env, log, cwd=elsewhere) as process:
             wait_until_healthy(base, process, log, timeout=60)
             assert http_status(f"{base}/scripts/client-heartbeat.sh") == 200
-            check_env = {"PATH": os.environ["PATH"], "WEB_BIND": f"0.0.0.0:{port}"}
-            assert run_check(dockerfile_check, check_env) == 0
-            assert run_check(compose_checks["netmon"]) == 0
-            assert run_check(compose_checks["web"]) == 0
+            assert run_check(all_roles_check, temp_dir) == 0
+            assert run_check(all_roles_check, temp_dir, WEB_BIND="0.0.0.0:8080") == 0
+            assert run_check(web_role_check, temp_dir) == 0
 
             process.send_signal(signal.SIGTERM)
             assert wait_for_exit(process, timeout=40) == 0, log.read_text()
             assert tagged_processes(env) == []
-        assert run_check(dockerfile_check, check_env) != 0  # nothing answers
-        assert run_check(compose_checks["web"]) != 0
+        # Nothing answers on the address any more (and no serve is left to ask).
+        nobody = {"WEB_BIND": f"0.0.0.0:{port}"}
+        assert run_check(all_roles_check, temp_dir, **nobody) != 0
+        assert run_check(web_role_check, temp_dir, **nobody) != 0
 
-        # The web role alone answers 503 (no task cluster): alive for compose's web check,
-        # which lets workers and monitor start, unhealthy for the all-in-one container.
-        web_only = [*MANAGE, "serve", "--only", "web", "--no-migrate", "--bind",
-                    f"127.0.0.1:{port}", "--web-workers", "1"]  # fmt: skip
-        web_env = process_env(tmp_path, database_url)
+        # The web role alone, its address from WEB_BIND: it answers 503 (no task cluster),
+        # alive for compose's web check, which lets workers and monitor start, unhealthy
+        # for the all-in-one container.
+        web_only = [*MANAGE, "serve", "--only", "web", "--no-migrate", "--web-workers", "1"]
+        web_env = process_env(tmp_path, database_url, TMPDIR=str(temp_dir),
+                              WEB_BIND=f"127.0.0.1:{port}")  # fmt: skip
         with running(web_only, web_env, tmp_path / "web.log"):
             wait_until(lambda: http_status(f"{base}/api/v1/health") == 503, 30, "health 503")
-            assert run_check(compose_checks["web"]) == 0
-            assert run_check(dockerfile_check, check_env) != 0
+            assert run_check(web_role_check, temp_dir) == 0
+            assert run_check(all_roles_check, temp_dir) != 0
+            # Told the address explicitly, without serve's state to go by.
+            elsewhere_tmp = tmp_path / "other-tmp"
+            elsewhere_tmp.mkdir()
+            assert run_check([*web_role_check, "--bind", f"127.0.0.1:{port}"], elsewhere_tmp) == 0
+            assert run_check(web_role_check, elsewhere_tmp, WEB_BIND="127.0.0.1:1") != 0
+
+
+@pytest.mark.process
+def test_a_container_without_a_web_server_is_healthy_while_its_roles_run(tmp_path):
+    """``--only monitor``: no HTTP to ask; the check goes by serve's state, so the
+    container is healthy while serve and its monitor loop run, and not once serve is gone."""
+    temp_dir = tmp_path / "tmp"
+    temp_dir.mkdir()
+    check = runnable(compose_healthcheck("monitor"))
+    nothing_listens = {"WEB_BIND": f"127.0.0.1:{free_port()}"}
+    with process_database(tmp_path) as database_url:
+        env = process_env(tmp_path, database_url, TMPDIR=str(temp_dir))
+        migrate(env)
+        assert run_check(check, temp_dir, **nothing_listens) != 0  # no serve yet
+
+        log = tmp_path / "monitor.log"
+        with running([*MANAGE, "serve", "--only", "monitor", "--no-migrate"], env, log) as serve:
+            wait_until(
+                lambda: run_check(check, temp_dir, **nothing_listens) == 0,
+                60,
+                f"the health check to pass\n{log}",
+            )
+            serve.send_signal(signal.SIGTERM)
+            assert wait_for_exit(serve, timeout=40) == 0, log.read_text()
+        assert run_check(check, temp_dir, **nothing_listens) != 0

@@ -112,7 +112,11 @@ class Command(BaseCommand):
 
         try:
             supervisor = Supervisor(
-                children, state_dir / "state.json", settings.BASE_DIR, on_started=announce
+                children,
+                state_dir / "state.json",
+                settings.BASE_DIR,
+                bind=bind if listener else None,
+                on_started=announce,
             )
             sys.exit(supervisor.run())
         finally:
