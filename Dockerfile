@@ -16,11 +16,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 WORKDIR /app
 
-# Dependencies first, in a layer of their own: rebuilt only when pyproject.toml changes.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install --requirement /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, in a layer of their own: rebuilt only when the lock file changes.
+# The versions pinned, with their hashes, by scripts/lock.sh: the ones CI tested.
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN pip install --require-hashes --requirement requirements/runtime.txt
 
 COPY . .
 # The project itself, editable: /app stays the code that runs (templates, the client
@@ -36,7 +35,16 @@ RUN pip install --no-deps --editable . \
     && test -f staticfiles/staticfiles.json \
     && rm -rf /tmp/build-data \
     && test -f scripts/client-heartbeat.sh \
-    && python -m compileall -q /app
+    && python -m compileall -q /app \
+    && pip uninstall --yes --quiet pip setuptools \
+    && find /opt/venv -type d -name LC_MESSAGES -not -path '*/en/LC_MESSAGES' -prune \
+       -exec rm -rf {} + \
+    && find /opt/venv -name '*.po' -delete \
+    && rm -r /opt/venv/lib/python3.11/site-packages/drf_spectacular_sidecar/static
+# Left out of the runtime image: pip and setuptools (they build, they do not run), and the
+# dependencies' translations into other languages than English — netmon's pages are in
+# English and activate no other language (no LocaleMiddleware) — and their *.po sources;
+# and the Swagger UI files, which collectstatic has just copied to staticfiles/.
 
 # --- runtime: slim Python, the virtualenv and /app from the build, a non-root user ---
 FROM ${PYTHON_IMAGE} AS runtime

@@ -13,3 +13,7 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Only the hashed names are referred to (templates go through the manifest): the
+# unhashed copies would double the collected files in the image.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True

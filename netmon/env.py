@@ -14,6 +14,8 @@ from zoneinfo import available_timezones
 
 from django.core.exceptions import ImproperlyConfigured
 
+from netmon.data_files import make_private_directory, tighten
+
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -135,8 +137,9 @@ def secret_key(data_dir: Path) -> str:
         return value
     path = data_dir / "secret_key"
     if path.exists():
+        tighten(path)
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_directory(data_dir)
     key = secrets.token_urlsafe(50)
     temporary = data_dir / f".secret_key.{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from connectivity.config import env_interval_minutes, env_targets
+from netmon.data_files import make_private_directory
 from netmon.env import (
     env_bool,
     env_choice,
@@ -59,7 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
+    "netmon.apps.StaticFilesConfig",  # django.contrib.staticfiles without ReDoc
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -115,7 +116,7 @@ def _database() -> dict:
     except (ValueError, dj_database_url.UnknownSchemeError) as error:
         raise ImproperlyConfigured(f"DATABASE_URL is invalid: {error}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        make_private_directory(Path(config["NAME"]).parent)
         # WAL + IMMEDIATE transactions + a busy timeout: web, workers and the
         # monitor loop write concurrently without "database is locked".
         config["CONN_MAX_AGE"] = 0 if config["NAME"] == ":memory:" else 600
@@ -268,7 +269,6 @@ SPECTACULAR_SETTINGS = {
     # Served from the installed sidecar package: the docs page works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # Monitoring behaviour
@@ -319,10 +319,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"unhealthy_report": {"()": "netmon.log_filters.UnhealthyReportFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "info", LOG_LEVELS).upper()},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        "django.request": {"filters": ["unhealthy_report"]},  # a 503 report is no error
         "axes.apps": {"level": "WARNING"},  # not its version banner at every command
     },
 }

@@ -1,5 +1,5 @@
-# Sourced by start.sh and test.sh: makes .venv and installs netmon into it when
-# pyproject.toml changed since the last install.
+# Sourced by start.sh, setup.sh and test.sh: makes .venv and installs into it the versions
+# pinned in requirements/ (scripts/lock.sh), again whenever pyproject.toml or the lock changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,13 +13,30 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 extras=${NETMON_EXTRAS:-}
+# The pinned versions (scripts/lock.sh makes them from pyproject.toml): the same for a
+# newcomer, CI and the image. NETMON_EXTRAS=dev adds the test and lint tools.
+lock=requirements/${extras:-runtime}.txt
+if [ ! -f "$lock" ]; then
+    echo "No lock file $lock for NETMON_EXTRAS=$extras (runtime.txt and dev.txt exist)" >&2
+    exit 1
+fi
 stamp=".venv/.installed${extras:+-$extras}"
-wanted=$(sha256sum < pyproject.toml | cut -d' ' -f1)
+wanted=$(cat pyproject.toml "$lock" | sha256sum | cut -d' ' -f1)
+
+pip_quietly() {
+    # This machine's pip configuration may name local indexes that do not exist: drop
+    # pip's warnings about them, keep everything else and pip's exit status.
+    local status=0
+    .venv/bin/pip --quiet --disable-pip-version-check "$@" > .venv/pip.log 2>&1 || status=$?
+    grep -v "is ignored" .venv/pip.log || true
+    return $status
+}
+
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-    echo "Installing netmon${extras:+ with [$extras]} into .venv ..."
-    .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
-    .venv/bin/pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}" 2>&1 \
-        | grep -v "is ignored" || true
+    echo "Installing netmon and the versions pinned in $lock into .venv ..."
+    pip_quietly install --upgrade pip
+    pip_quietly install --require-hashes --requirement "$lock"
+    pip_quietly install --no-deps --editable .
     .venv/bin/python -c "import django, rest_framework, django_q" # fail loudly if the install did
     echo "$wanted" > "$stamp"
 fi

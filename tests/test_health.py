@@ -44,6 +44,17 @@ def test_no_task_cluster_is_unhealthy_without_authentication(health):
     assert "manage.py serve" in cluster["detail"]
 
 
+def test_an_unhealthy_report_is_not_logged_as_a_server_error(health, caplog):
+    """Container engines ask every few seconds; each start answers 503 until all roles
+    run. Django's "ERROR Service Unavailable" line for it is dropped, and only it."""
+    with caplog.at_level("INFO", logger="django.request"):
+        assert health().status_code == 503
+        assert APIClient().get("/api/v1/no-such-endpoint").status_code == 404
+
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "django.request"]
+    assert logged == [("WARNING", "Not Found: /api/v1/no-such-endpoint")]
+
+
 @override_settings(DISCORD_WEBHOOK_URL="")
 def test_warns_when_no_discord_webhook_is_configured(health):
     warnings = health().json()["warnings"]

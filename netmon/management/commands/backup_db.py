@@ -4,6 +4,10 @@ A plain ``cp`` of a database in WAL mode can miss what is still in ``db.sqlite-w
 or copy a half-written page; SQLite's online backup API copies a consistent
 snapshot while the web server, the workers and the monitor loop go on writing.
 PostgreSQL is backed up with ``pg_dump`` instead (docs/operations.md).
+
+A backup holds all the database does: it is made 0600, in a ``backups`` directory made
+0700, and older backups of the default directory are tightened to 0600 too
+(netmon/data_files.py).
 """
 
 import sqlite3
@@ -14,17 +18,20 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from netmon.data_files import create_private_file, make_private_directory, tighten
+
 BACKUP_GLOB = "db-*.sqlite"
 
 
 def backup_sqlite(source: Path, target: Path) -> None:
     """Write a consistent copy of ``source`` to ``target`` (replaced only when complete)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_directory(target.parent)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     # Read-only, and never creating an empty database where none is.
     src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
     try:
+        create_private_file(partial)  # SQLite gives its journal the mode of this file
         dst = sqlite3.connect(partial)
         try:
             src.backup(dst)
@@ -79,7 +86,10 @@ class Command(BaseCommand):
             raise CommandError("the backup cannot replace the database itself")
         backup_sqlite(source, target)
         self.stdout.write(f"Backed up {source} to {target} ({target.stat().st_size} bytes)")
+        older = sorted(directory.glob(BACKUP_GLOB), reverse=True)
+        for backup in older:
+            tighten(backup)
         if keep:
-            for old in sorted(directory.glob(BACKUP_GLOB), reverse=True)[keep:]:
+            for old in older[keep:]:
                 old.unlink()
                 self.stdout.write(f"Removed the older backup {old}")

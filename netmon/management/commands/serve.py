@@ -4,23 +4,30 @@ Used by the quick start and by the container. A child that dies is restarted (wi
 backoff; shown in the log and in ``/api/v1/health``) while the others keep running;
 SIGINT/SIGTERM stop them all, and so does serve's own death (netmon/supervisor.py).
 serve refuses to start, with exit status 3, when another serve holds the data directory
-or something else listens on the address.
+or something else listens on the address. With ``--no-migrate`` (the workers and monitor
+loops of a scaled-out deployment, whose web role migrates) it waits until the database
+can be reached and has every migration applied, instead of starting roles that would
+crash on missing tables.
 """
 
 import errno
 import os
 import shutil
+import signal
 import socket
 import sys
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.migrations.executor import MigrationExecutor
 
+from netmon.data_files import PRIVATE_UMASK
 from netmon.env import env_bool, env_int, env_str
 from netmon.schedules import ensure_schedules
 from netmon.supervisor import (
+    STOP_SIGNALS,
     STOP_TIMEOUT_SECONDS,
     AlreadyRunning,
     Child,
@@ -31,6 +38,7 @@ from netmon.supervisor import (
 
 ROLES = ("web", "worker", "monitor")
 EXIT_ALREADY_RUNNING = 3
+LONGEST_WAIT_INTERVAL_SECONDS = 60
 
 
 def default_web_workers() -> int:
@@ -63,6 +71,20 @@ def listen(bind: str) -> socket.socket:
         raise CommandError(f"cannot listen on {bind}: {error.strerror}") from None
 
 
+def unapplied_migrations() -> int:
+    """How many migrations the database still lacks: what ``migrate --check`` fails on.
+
+    Raises ``DatabaseError`` while the database cannot be reached. The connection is
+    closed again, so that a broken one is never reused and none is held between polls.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        executor = MigrationExecutor(connection)
+        return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    finally:
+        connection.close()
+
+
 def role_child(role: str, listener: socket.socket | None, web_workers: int, lock: int) -> Child:
     """The process of ``role``; each inherits the instance lock, the web server the socket."""
     if role == "web":
@@ -71,6 +93,9 @@ def role_child(role: str, listener: socket.socket | None, web_workers: int, lock
             *("--bind", f"fd://{listener.fileno()}", "--workers", str(web_workers)),
             *("--graceful-timeout", str(STOP_TIMEOUT_SECONDS - 5)),
             *("--access-logfile", "-" if env_bool("WEB_ACCESS_LOG", False) else "/dev/null"),
+            # gunicorn ≥ 25.1 opens a control socket in $HOME/.gunicorn by default: serve
+            # does not use it, and on a read-only root filesystem it logs an ERROR.
+            "--no-control-socket",
         ]
         return Child(role, [sys.executable, *command], pass_fds=(lock, listener.fileno()))
     management_command = {"worker": "qcluster", "monitor": "monitor"}[role]
@@ -83,7 +108,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=env_str("WEB_BIND", "127.0.0.1:8080"))
         parser.add_argument("--web-workers", type=int, default=default_web_workers())
-        parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument(
+            "--no-migrate",
+            action="store_true",
+            help="do not migrate; wait until the database is migrated (by another serve)",
+        )
+        parser.add_argument(
+            "--wait-interval",
+            type=float,
+            default=2.0,
+            metavar="SECONDS",
+            help="with --no-migrate: how often to look whether the database is migrated",
+        )
         parser.add_argument(
             "--only",
             choices=ROLES,
@@ -91,7 +127,15 @@ class Command(BaseCommand):
             help="run only these roles (repeatable); all three by default",
         )
 
-    def handle(self, *args, bind, web_workers, no_migrate, only, **options):
+    def handle(self, *args, bind, web_workers, no_migrate, wait_interval, only, **options):
+        if not 0 < wait_interval <= LONGEST_WAIT_INTERVAL_SECONDS:
+            raise CommandError(
+                f"--wait-interval must be more than 0 and at most "
+                f"{LONGEST_WAIT_INTERVAL_SECONDS} seconds"
+            )
+        # What serve and its children create — the SQLite database, its -wal and -shm,
+        # backups — is readable by netmon's user alone (netmon/data_files.py).
+        os.umask(PRIVATE_UMASK)
         roles = [role for role in ROLES if role in (only or ROLES)]
         try:
             lock = hold_instance_lock(settings.DATA_DIR, exclusive=len(roles) == len(ROLES))
@@ -100,6 +144,9 @@ class Command(BaseCommand):
         listener = listen(bind) if "web" in roles else None
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
+        elif not self.wait_for_migrated_database(wait_interval):
+            self.stdout.write("stopped while waiting for the database")
+            return
         ensure_schedules()
         connections.close_all()  # the children open their own
         children = [role_child(role, listener, web_workers, lock) for role in roles]
@@ -121,3 +168,38 @@ class Command(BaseCommand):
             sys.exit(supervisor.run())
         finally:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+    def wait_for_migrated_database(self, interval: float) -> bool:
+        """Poll every ``interval`` seconds until the database is reachable and migrated;
+        False when SIGTERM or SIGINT came first.
+
+        What it waits for is said once (again only when that changes: first unreachable,
+        then not migrated). The stop signals stay blocked from here on and are taken with
+        ``sigtimedwait``, as the supervisor takes them: one that arrives after the wait
+        stays pending until the supervisor runs, and stops it then.
+        """
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        told = None
+        while True:
+            try:
+                missing = unapplied_migrations()
+            except DatabaseError as error:
+                waiting_for = "reachable"
+                detail = next(iter(str(error).strip().splitlines()), "")
+                what = f"the database to be reachable ({type(error).__name__}: {detail})"
+            else:
+                if not missing:
+                    if told:
+                        self.stdout.write("the database is migrated: starting")
+                    return True
+                waiting_for = "migrated"
+                what = (
+                    f"the database to be migrated ({missing} migrations not applied yet: "
+                    "serve without --no-migrate, or manage.py migrate, applies them)"
+                )
+            if waiting_for != told:
+                self.stdout.write(f"waiting for {what}; checking every {interval:g} s")
+                self.stdout.flush()
+                told = waiting_for
+            if signal.sigtimedwait(STOP_SIGNALS, interval) is not None:
+                return False
