@@ -9,9 +9,10 @@ laptop, a configuration-management run). It needs an API key with write access
     NETMON_API_KEY=nmk_... python3 scripts/add-host.py --url http://monitor:8080 \\
         --name "Web Server 01" --host-id web01 --frequency 300 --schedule always
 
-It prints the host's token (shown once: the server keeps only a hash) and the client
-lines for it. The server checks every field; a refusal is printed field by field, with
-the option that sets it, and the exit status is 1 (2 for a usage error).
+It prints the host's token (shown once: the server keeps only a hash) and the server's
+client setup for it (download, test, cron line, systemd timer). The server checks every
+field; a refusal is printed field by field, with the option that sets it, and the exit
+status is 1 (2 for a usage error).
 """
 
 import argparse
@@ -24,9 +25,6 @@ from urllib.parse import urlsplit
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT_SECONDS = 30
-SCRIPT_PATH = "/usr/local/bin/client-heartbeat.sh"
-TOKEN_FILE = "/etc/netmon/token"  # read by the client when its TOKEN argument is "-"
-
 # API field → the option that sets it, to name both in error messages.
 OPTIONS = {
     "host_id": "--host-id",
@@ -41,17 +39,6 @@ OPTIONS = {
     "tags": "--tag",
     "paused": "--paused",
 }
-
-# The intervals cron keeps exactly, shortest first, as (seconds, crontab time fields); the
-# same steps as the server's own setup text (hosts/setup_instructions.py).
-CRON_STEPS = [
-    (60, "* * * * *"),
-    *((m * 60, f"*/{m} * * * *") for m in (2, 3, 4, 5, 6, 10, 12, 15, 20, 30)),
-    (3600, "0 * * * *"),
-    *((h * 3600, f"0 */{h} * * *") for h in (2, 3, 4, 6, 8, 12)),
-    (86400, "0 0 * * *"),
-    (7 * 86400, "0 0 * * 0"),
-]
 
 
 class Refused(Exception):
@@ -91,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Created host {host['host_id']} ({state}).")
     print(f"\nToken: {host['token']}")
     print("Store it now: it is shown only once.\n")
-    print(client_setup(host, base_url), end="")
+    # The server's own setup text, as manage.py add_host prints it, on its NETMON_BASE_URL.
+    print(host["client_setup"], end="")
     return 0
 
 
@@ -215,62 +203,6 @@ def as_messages(value) -> list[str]:
     if isinstance(value, list):
         return [text for item in value for text in as_messages(item)]
     return [str(value)]
-
-
-def client_setup(host: dict, base_url: str) -> str:
-    """The client lines for the host: download, a test heartbeat, and cron with a token file.
-
-    The create answer carries no setup text, so it is built here from the host the server
-    returned; ``manage.py add_host`` on the server prints the same plus a systemd timer.
-    """
-    host_id, token = host["host_id"], host["token"]
-    cron_fields, note = crontab(host)
-    lines = [
-        f"Client setup for {host_id} (netmon server {base_url})",
-        "",
-        "1. Download the heartbeat script:",
-        "",
-        f"curl -fsSO {base_url}/scripts/client-heartbeat.sh && chmod +x client-heartbeat.sh",
-        "",
-        "2. Send a test heartbeat:",
-        "",
-        f"./client-heartbeat.sh {host_id} {token} {base_url}",
-        "",
-        "3. Install it, keep the token in a file only root can read, and add the line to "
-        "root's crontab (sudo crontab -e):",
-        "",
-        f"sudo install -m 755 client-heartbeat.sh {SCRIPT_PATH}",
-        f"sudo install -d -m 700 {TOKEN_FILE.rsplit('/', 1)[0]} && "
-        f"printf '%s\\n' {token} | sudo tee {TOKEN_FILE} >/dev/null",
-        f"{cron_fields} NETMON_TOKEN_FILE={TOKEN_FILE} {SCRIPT_PATH} {host_id} - {base_url}",
-    ]
-    if note:
-        lines += ["", f"Note: {note}"]
-    return "\n".join(lines) + "\n"
-
-
-def crontab(host: dict) -> tuple[str, str]:
-    """The crontab time fields for the host, and a note when they differ from its schedule."""
-    if host.get("schedule_type") == "custom":
-        return host["cron_expression"], (
-            f"this is the host's cron schedule. netmon reads it in {host.get('timezone')}, cron "
-            "in the client's time zone: shift the hours if the two differ."
-        )
-    frequency = int(host.get("frequency_seconds") or 60)
-    seconds, fields = next(
-        (step for step in reversed(CRON_STEPS) if step[0] <= frequency), CRON_STEPS[0]
-    )
-    if frequency < seconds:
-        return fields, (
-            f"cron runs at most once a minute, the host should send every {frequency} s: "
-            "use a systemd timer (manage.py add_host on the server prints one)."
-        )
-    if frequency != seconds:
-        return fields, (
-            f"cron cannot run exactly every {frequency} s; this line sends every {seconds} s, "
-            "a little more often than needed, so no heartbeat is late."
-        )
-    return fields, ""
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from analysis.log_config import config_of
@@ -23,6 +24,16 @@ def test_create_host_returns_token_once_and_stores_only_its_hash(api):
     assert response.json()["token_prefix"] == token[:8]
     shown_again = api.get("/api/v1/hosts/web01").json()
     assert "token" not in shown_again and token not in str(shown_again)
+
+
+@override_settings(NETMON_BASE_URL="http://monitor.example.net:8080")
+def test_create_host_answers_with_the_client_setup_of_manage_add_host(api):
+    response = api.post("/api/v1/hosts", NEW_HOST, format="json")
+    token = response.json()["token"]
+    setup = response.json()["client_setup"]
+    assert f"./client-heartbeat.sh web01 {token} http://monitor.example.net:8080" in setup
+    assert "*/5 * * * *" in setup and "/etc/systemd/system/" in setup
+    assert "client_setup" not in api.get("/api/v1/hosts/web01").json()
 
 
 def test_create_with_own_token(api):

@@ -23,6 +23,7 @@ from hosts.api.serializers import (
 )
 from hosts.choices import DISPLAY_STATUSES, LATE, HostStatus, ScheduleType
 from hosts.models import Host
+from hosts.setup_instructions import client_setup_text
 from hosts.uptime import downtimes, uptime_summary
 from netmon.api import parse_time_param
 from netmon.tokens import generate_token, token_prefix
@@ -69,13 +70,29 @@ class HostViewSet(viewsets.ModelViewSet):
         return queryset
 
     @extend_schema(
-        responses={201: inline_serializer("HostCreated", {"token": serializers.CharField()})}
+        responses={
+            201: inline_serializer(
+                "HostCreated",
+                {
+                    "token": serializers.CharField(),
+                    "client_setup": serializers.CharField(
+                        help_text="the client's setup for this host, as manage.py add_host "
+                        "prints it: download, test, cron line and systemd timer"
+                    ),
+                },
+            )
+        }
     )
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         host = serializer.save()
-        data = {**HostSerializer(host).data, "token": serializer.plain_token}
+        token = serializer.plain_token
+        data = {
+            **HostSerializer(host).data,
+            "token": token,
+            "client_setup": client_setup_text(host, token, settings.NETMON_BASE_URL),
+        }
         return Response(data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
