@@ -4,9 +4,8 @@ The processes run with the real settings module, a data directory of their own a
 database of their own, in a clean environment: nothing is read from a developer's
 ``.env`` or shell. Typical use::
 
-    with process_database(tmp_path) as url:
+    with process_database(tmp_path) as url:  # migrated
         env = process_env(tmp_path, url)
-        migrate(env)
         with running([*MANAGE, "qcluster"], env, tmp_path / "qcluster.log") as cluster:
             ...
 
@@ -16,13 +15,17 @@ orphaned when their parent dies. :func:`tagged_processes` finds them through /pr
 and :func:`running` kills any that are left when the block ends.
 """
 
+import atexit
+import functools
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -58,31 +61,79 @@ def tests_use_postgres() -> bool:
 
 
 @contextmanager
-def process_database(directory: Path) -> Iterator[str]:
-    """A ``DATABASE_URL`` for processes started by a test, empty until migrated.
+def process_database(directory: Path, migrated: bool = True) -> Iterator[str]:
+    """A ``DATABASE_URL`` for processes started by a test, with every migration applied
+    (or, with ``migrated=False``, empty).
 
     SQLite in ``directory``; or, when the tests run on PostgreSQL (``DATABASE_URL`` of the
     test run is a postgres:// URL), a throwaway database ``netmon_proc_<random>`` on the
     same server, dropped (even while still in use) when the block ends.
+
+    A migrated one is a copy of a template that one real ``manage.py migrate`` made for
+    the whole test session (:func:`migrated_template`): a migration costs seconds, and
+    most tests here start from a migrated database, often more than once.
     """
     if not tests_use_postgres():
-        yield f"sqlite:///{directory / 'db.sqlite'}"
+        path = directory / "db.sqlite"
+        if migrated:
+            shutil.copyfile(migrated_template(postgres=False), path)
+        yield f"sqlite:///{path}"
         return
     import psycopg
     from psycopg import sql
 
-    server = urlsplit(os.environ["DATABASE_URL"])
     name = f"netmon_proc_{secrets.token_hex(4)}"
-    maintenance = urlunsplit(server._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    template = sql.SQL(" TEMPLATE {}").format(sql.Identifier(migrated_template(postgres=True)))
+    with psycopg.connect(_maintenance_url(), autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            + (template if migrated else sql.SQL(""))
+        )
     try:
-        yield urlunsplit(server._replace(path=f"/{name}"))
+        yield _database_url(name)
     finally:
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        _drop_database(name)
+
+
+def _maintenance_url() -> str:
+    return _database_url("postgres")
+
+
+def _database_url(name: str) -> str:
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_maintenance_url(), autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@functools.cache
+def migrated_template(postgres: bool) -> str:
+    """This session's migrated database, made at first use and removed at exit: the path
+    of a SQLite file, or the name of a PostgreSQL database on the server of
+    ``DATABASE_URL`` (no one stays connected to it, as ``CREATE DATABASE … TEMPLATE``
+    requires). Both can be in use in one session: some tests need PostgreSQL always."""
+    directory = Path(tempfile.mkdtemp(prefix="netmon-migrated-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    if not postgres:
+        path = directory / "db.sqlite"
+        migrate(process_env(directory, f"sqlite:///{path}"))
+        return str(path)
+    import psycopg
+    from psycopg import sql
+
+    name = f"netmon_proc_template_{os.getpid()}_{secrets.token_hex(2)}"
+    with psycopg.connect(_maintenance_url(), autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    atexit.register(_drop_database, name)
+    migrate(process_env(directory, _database_url(name)))
+    return name
 
 
 def process_env(data_dir: Path, database_url: str, **variables: str) -> dict[str, str]:

@@ -29,7 +29,6 @@ from tests.connectivity_support import (
 )
 from tests.processes import (
     MANAGE,
-    migrate,
     process_database,
     process_env,
     running,
@@ -275,7 +274,6 @@ def test_the_monitor_loop_pings_while_it_runs_and_stops_with_it(tmp_path):
             HEALTHCHECKS_PING_INTERVAL_SECONDS="1",
             SWEEP_INTERVAL_SECONDS="0.2",
         )
-        migrate(env)
         log = tmp_path / "monitor.log"
         with running([*MANAGE, "monitor"], env, log) as loop:
             hc.wait_for(3, timeout=30)

@@ -24,7 +24,6 @@ from tests.processes import (
     ROOT,
     free_port,
     http_status,
-    migrate,
     process_database,
     process_env,
     running,
@@ -325,7 +324,6 @@ def test_a_container_without_a_web_server_is_healthy_while_its_roles_run(tmp_pat
     nothing_listens = {"WEB_BIND": f"127.0.0.1:{free_port()}"}
     with process_database(tmp_path) as database_url:
         env = process_env(tmp_path, database_url, TMPDIR=str(temp_dir))
-        migrate(env)
         assert run_check(check, temp_dir, **nothing_listens) != 0  # no serve yet
 
         log = tmp_path / "monitor.log"

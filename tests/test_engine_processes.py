@@ -17,7 +17,6 @@ from tests.processes import (
     MANAGE,
     django_json,
     free_port,
-    migrate,
     process_database,
     process_env,
     running,
@@ -56,7 +55,6 @@ def test_silent_host_is_reported_and_recovers_end_to_end(tmp_path, broker):
             DISCORD_WEBHOOK_URL=discord.webhook_url,
             **(extra if broker == "redis" else {}),
         )
-        migrate(env)
         token = django_json(CREATE_HOST.format(host_id="web01", frequency=10), env)
         serve = [*MANAGE, "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"]
         log = tmp_path / "serve.log"
@@ -116,7 +114,6 @@ def test_worker_killed_mid_delivery_still_delivers(tmp_path):
             )
 
         env = environment()
-        migrate(env)
         pk = django_json(QUEUE_ALERT, env)
         discord.queue(FakeDiscord.hang())
         with running([*MANAGE, "monitor"], environment(), tmp_path / "monitor.log"):
@@ -170,7 +167,6 @@ def test_two_concurrent_sweepers_alert_each_transition_once(tmp_path):
     count = 300
     with process_database(tmp_path) as database_url:
         env = process_env(tmp_path, database_url)
-        migrate(env)
         django_json(CREATE_OVERDUE_HOSTS.format(count=count, delay=4), env)
         monitor = [*MANAGE, "monitor", "--interval", "0.1"]
         with (
@@ -222,7 +218,6 @@ def test_discord_outage_then_recovery_delivers_the_backlog_at_once(tmp_path):
     port = free_port()
     with PhasedDiscord(clock, phases) as discord, process_database(tmp_path) as database_url:
         env = process_env(tmp_path, database_url, DISCORD_WEBHOOK_URL=discord.webhook_url)
-        migrate(env)
         serve = [*MANAGE, "serve", "--bind", f"127.0.0.1:{port}", "--web-workers", "1"]
         log = tmp_path / "serve.log"
         with running(serve, env, log) as process:

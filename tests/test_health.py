@@ -11,7 +11,6 @@ from rest_framework.test import APIClient
 
 from tests.processes import (
     health_report,
-    migrate,
     process_database,
     process_env,
     running,
@@ -92,7 +91,6 @@ def test_running_task_cluster_is_reported_alive(tmp_path):
     """A real ``manage.py qcluster``: reported alive while it runs, and not after it stops."""
     with process_database(tmp_path) as database_url:
         env = process_env(tmp_path, database_url)
-        migrate(env)
         assert cluster_alive(env) is None
 
         log = tmp_path / "qcluster.log"

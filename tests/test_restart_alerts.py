@@ -29,7 +29,6 @@ from tests.processes import (
     django_json,
     free_port,
     manage,
-    migrate,
     process_database,
     process_env,
     running,
@@ -217,7 +216,6 @@ def test_a_restart_of_serve_alerts_only_the_host_that_is_really_dead(tmp_path, h
             return process_env(tmp_path, database_url, DISCORD_WEBHOOK_URL=discord.webhook_url)
 
         env = environment()
-        migrate(env)
         tokens = create_hosts(env, "live-a", "live-b", "dead")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -288,7 +286,6 @@ def test_a_resumed_host_is_alerted_one_period_later_unless_it_reports(tmp_path, 
     is never alerted."""
     with FakeDiscord() as discord, process_database(tmp_path) as database_url:
         env = process_env(tmp_path, database_url, DISCORD_WEBHOOK_URL=discord.webhook_url)
-        migrate(env)
         tokens = create_hosts(env, "silent", "talker")
         key = create_api_key(env, "write")
         port = free_port()
@@ -375,7 +372,6 @@ def test_heartbeats_held_up_by_a_web_server_restart_do_not_alert(tmp_path, heart
             DISCORD_WEBHOOK_URL=discord.webhook_url,
             SWEEP_INTERVAL_SECONDS="0.25",
         )
-        migrate(env)
         tokens = create_hosts(env, "steady-a", "steady-b", "dead")
         key = create_api_key(env, "read")
         port = free_port()

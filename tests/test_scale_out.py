@@ -29,7 +29,6 @@ from tests.processes import (
     MANAGE,
     django_json,
     free_port,
-    migrate,
     process_database,
     process_env,
     running,
@@ -165,7 +164,6 @@ def test_two_workers_and_two_monitors_alert_and_deliver_each_missed_heartbeat_on
             TASK_WORKERS="2",
             CONNECTIVITY_ENABLED="false",  # no probes of the internet from a test
         )
-        migrate(env)
         key = django_json(SET_UP, env)
         port = free_port()
         base = f"http://127.0.0.1:{port}"

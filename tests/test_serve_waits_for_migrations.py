@@ -42,7 +42,7 @@ def monitor_running(temp_dir: Path) -> bool:
 def test_waits_for_the_migrations_then_starts_its_role(tmp_path):
     temp_dir = tmp_path / "tmp"
     temp_dir.mkdir()
-    with process_database(tmp_path) as database_url:
+    with process_database(tmp_path, migrated=False) as database_url:
         env = process_env(tmp_path / "data", database_url, TMPDIR=str(temp_dir))
         log = tmp_path / "serve.log"
         with running(MONITOR_ONLY, env, log) as serve:
@@ -71,7 +71,7 @@ def test_waits_for_the_migrations_then_starts_its_role(tmp_path):
 def test_a_stop_signal_while_waiting_ends_it_with_status_0(tmp_path, stop):
     temp_dir = tmp_path / "tmp"
     temp_dir.mkdir()
-    with process_database(tmp_path) as database_url:
+    with process_database(tmp_path, migrated=False) as database_url:
         env = process_env(tmp_path / "data", database_url, TMPDIR=str(temp_dir))
         log = tmp_path / "serve.log"
         with running(MONITOR_ONLY, env, log) as serve:
