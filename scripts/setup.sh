@@ -124,7 +124,7 @@ else
 fi
 
 source scripts/bootstrap.sh
-.venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py migrate_safely  # backs up an existing database first
 .venv/bin/python manage.py ensure_admin
 
 cat <<'EOF'

@@ -10,7 +10,6 @@ A backup holds all the database does: it is made 0600, in a ``backups`` director
 (netmon/data_files.py).
 """
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,36 +17,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from netmon.data_files import create_private_file, make_private_directory, tighten
-
-BACKUP_GLOB = "db-*.sqlite"
-
-
-def backup_sqlite(source: Path, target: Path) -> None:
-    """Write a consistent copy of ``source`` to ``target`` (replaced only when complete)."""
-    make_private_directory(target.parent)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
-    # Read-only, and never creating an empty database where none is.
-    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
-    try:
-        create_private_file(partial)  # SQLite gives its journal the mode of this file
-        dst = sqlite3.connect(partial)
-        try:
-            src.backup(dst)
-            (result,) = dst.execute("PRAGMA integrity_check").fetchone()
-            if result != "ok":
-                raise CommandError(f"the copy failed its integrity check: {result}")
-            # A self-contained file: no -wal next to it is needed to read it.
-            dst.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            dst.close()
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    finally:
-        src.close()
-    partial.replace(target)
+from netmon.backups import BACKUP_GLOB, backup_sqlite
+from netmon.data_files import tighten
 
 
 class Command(BaseCommand):

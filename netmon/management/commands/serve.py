@@ -18,10 +18,8 @@ import socket
 import sys
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.migrations.executor import MigrationExecutor
+from django.db import DatabaseError, connections
 
 from netmon.data_files import PRIVATE_UMASK
 from netmon.env import env_bool, env_int, env_str
@@ -35,6 +33,7 @@ from netmon.supervisor import (
     hold_instance_lock,
     state_directory,
 )
+from netmon.upgrades import migrate_with_backup, migration_plan
 
 ROLES = ("web", "worker", "monitor")
 EXIT_ALREADY_RUNNING = 3
@@ -69,20 +68,6 @@ def listen(bind: str) -> socket.socket:
                 returncode=EXIT_ALREADY_RUNNING,
             ) from None
         raise CommandError(f"cannot listen on {bind}: {error.strerror}") from None
-
-
-def unapplied_migrations() -> int:
-    """How many migrations the database still lacks: what ``migrate --check`` fails on.
-
-    Raises ``DatabaseError`` while the database cannot be reached. The connection is
-    closed again, so that a broken one is never reused and none is held between polls.
-    """
-    connection = connections[DEFAULT_DB_ALIAS]
-    try:
-        executor = MigrationExecutor(connection)
-        return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
-    finally:
-        connection.close()
 
 
 def role_child(role: str, listener: socket.socket | None, web_workers: int, lock: int) -> Child:
@@ -143,7 +128,7 @@ class Command(BaseCommand):
             raise CommandError(str(error), returncode=EXIT_ALREADY_RUNNING) from None
         listener = listen(bind) if "web" in roles else None
         if not no_migrate:
-            call_command("migrate", interactive=False, verbosity=0)
+            migrate_with_backup(self.stdout.write)  # netmon/upgrades.py
         elif not self.wait_for_migrated_database(wait_interval):
             self.stdout.write("stopped while waiting for the database")
             return
@@ -182,7 +167,7 @@ class Command(BaseCommand):
         told = None
         while True:
             try:
-                missing = unapplied_migrations()
+                _, missing = migration_plan()
             except DatabaseError as error:
                 waiting_for = "reachable"
                 detail = next(iter(str(error).strip().splitlines()), "")
