@@ -221,4 +221,7 @@ if podman logs "$name-ro" 2>&1 | grep -E ' (ERROR|CRITICAL) '; then
     fail "errors logged on a read-only root filesystem"
 fi
 step "read-only root filesystem, --bind 0.0.0.0:9000: healthy after $((SECONDS - t0)) s, no errors logged"
+podman rm --force --time 5 "$name" "$name-ro" >/dev/null 2>&1 || true
+step "the image passed; now the documented compose commands (scripts/check-compose.sh)"
+scripts/check-compose.sh
 echo "container check passed in $((SECONDS - started)) s"

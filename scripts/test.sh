@@ -1,27 +1,25 @@
 #!/usr/bin/env bash
-# Run the whole test suite on SQLite, then again on PostgreSQL.
+# Run the whole test suite on SQLite and on PostgreSQL.
 # Arguments go to pytest (e.g. -k heartbeat, -x).
 #
-# Each pass runs the in-process tests on two workers (pytest-xdist), then the tests
-# marked `process` or `serial` one at a time: they start real servers or measure real
-# seconds.
+# The in-process tests run on two workers (pytest-xdist), on SQLite then PostgreSQL; then
+# the tests marked `process` or `serial`, one at a time, on SQLite then PostgreSQL: they
+# start real servers or measure real seconds.
 set -euo pipefail
 NETMON_EXTRAS=dev source "$(dirname "$0")/bootstrap.sh"
 
 export NETMON_ENV_FILE=""  # never read a developer's .env in tests
 pg_url=${NETMON_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/netmon}
 
-suite() {
-    # pytest exits 5 when a selection (-k …) leaves one of the two parts empty
+in_process() {  # pytest exits 5 when a selection (-k …) leaves a part empty
     .venv/bin/pytest -n 2 -m "not process and not serial" "$@" || [ $? -eq 5 ]
+}
+processes() {
     .venv/bin/pytest -m "process or serial" "$@" || [ $? -eq 5 ]
 }
 
-echo "=== Test suite on SQLite ==="
-DATABASE_URL="" suite "$@"
-
-echo "=== Test suite on PostgreSQL ($pg_url) ==="
-if .venv/bin/python - "$pg_url" <<'PY'
+postgres_answers() {
+    .venv/bin/python - "$pg_url" <<'PY'
 import sys
 import psycopg
 url = sys.argv[1].rsplit("/", 1)[0] + "/postgres"
@@ -31,9 +29,32 @@ except psycopg.OperationalError as error:
     print(f"PostgreSQL does not answer: {error}".strip())
     sys.exit(1)
 PY
-then
-    DATABASE_URL="$pg_url" suite "$@"
+}
+if postgres_answers; then
+    postgres=yes
 else
-    echo "SKIPPED the PostgreSQL pass: no server answers at $pg_url" \
+    postgres=""
+    echo "SKIPPING the PostgreSQL passes: no server answers at $pg_url" \
         "(set NETMON_TEST_POSTGRES_URL to use another one)."
+fi
+
+# The in-process tests of both databases first, then the process tests of both: the
+# process tests measure real seconds, so CI (.ci/run) builds the container image beside
+# the in-process tests and makes this script wait for it (NETMON_TEST_WAIT_FOR: a lock
+# file held until then) before the process tests start.
+echo "=== In-process tests on SQLite ==="
+DATABASE_URL="" in_process "$@"
+if [ -n "$postgres" ]; then
+    echo "=== In-process tests on PostgreSQL ($pg_url) ==="
+    DATABASE_URL="$pg_url" in_process "$@"
+fi
+if [ -n "${NETMON_TEST_WAIT_FOR:-}" ]; then
+    echo "Waiting for $NETMON_TEST_WAIT_FOR before the process tests ..."
+    flock "$NETMON_TEST_WAIT_FOR" true
+fi
+echo "=== Process tests on SQLite ==="
+DATABASE_URL="" processes "$@"
+if [ -n "$postgres" ]; then
+    echo "=== Process tests on PostgreSQL ($pg_url) ==="
+    DATABASE_URL="$pg_url" processes "$@"
 fi
