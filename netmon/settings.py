@@ -28,6 +28,7 @@ from netmon.env import (
     env_weekdays,
     secret_key,
 )
+from netmon.log_config import LOG_FORMAT
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # NETMON_ENV_FILE= (empty) skips the file: the test command does so, so that a
@@ -318,8 +319,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"unhealthy_report": {"()": "netmon.log_filters.UnhealthyReportFilter"}},
+    "formatters": {"plain": {"format": LOG_FORMAT}},
+    "filters": {"unhealthy_report": {"()": "netmon.log_config.UnhealthyReportFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "info", LOG_LEVELS).upper()},
     "loggers": {

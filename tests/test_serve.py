@@ -87,6 +87,16 @@ def register_host(env: dict[str, str], host_id: str) -> str:
     return match.group(1)
 
 
+def test_serve_supervises_without_django_in_the_same_process(serve):
+    """After migrating, serve replaces itself with the supervisor alone (netmon/supervisor.py):
+    the same pid — the one signals go to — without the Django it needed to migrate."""
+    cmdline = Path(f"/proc/{serve.process.pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[1:3] == [b"-m", b"netmon.supervisor"]
+    maps = Path(f"/proc/{serve.process.pid}/maps").read_text()
+    assert "_sqlite3" not in maps and "psycopg" not in maps  # no database driver loaded
+    assert set(serve.roles()) == set(ROLES)
+
+
 def test_serves_heartbeats_and_stops_cleanly_on_sigterm(serve):
     assert f"netmon is running on {serve.base_url}" in serve.output()
     token = register_host(serve.env, "serve01")

@@ -12,7 +12,6 @@ crash on missing tables.
 
 import errno
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -29,7 +28,7 @@ from netmon.supervisor import (
     STOP_TIMEOUT_SECONDS,
     AlreadyRunning,
     Child,
-    Supervisor,
+    exec_supervisor,
     hold_instance_lock,
     state_directory,
 )
@@ -136,23 +135,15 @@ class Command(BaseCommand):
         connections.close_all()  # the children open their own
         children = [role_child(role, listener, web_workers, lock) for role in roles]
         state_dir = state_directory()
-
-        def announce() -> None:
-            if listener:
-                self.stdout.write(f"netmon is running on http://{bind} (Ctrl-C stops it)")
-                self.stdout.flush()
-
-        try:
-            supervisor = Supervisor(
-                children,
-                state_dir / "state.json",
-                settings.BASE_DIR,
-                bind=bind if listener else None,
-                on_started=announce,
-            )
-            sys.exit(supervisor.run())
-        finally:
-            shutil.rmtree(state_dir, ignore_errors=True)
+        announcement = f"netmon is running on http://{bind} (Ctrl-C stops it)"
+        # The supervisor goes on in this process, without Django (netmon/supervisor.py).
+        exec_supervisor(
+            children,
+            state_dir,
+            settings.BASE_DIR,
+            bind=bind if listener else None,
+            announcement=announcement if listener else "",
+        )
 
     def wait_for_migrated_database(self, interval: float) -> bool:
         """Poll every ``interval`` seconds until the database is reachable and migrated;

@@ -1,4 +1,5 @@
-"""Filters of the logging configuration (netmon/settings.py ``LOGGING``).
+"""What every netmon process logs and how: the format, and the filters of netmon/settings.py's
+``LOGGING``.
 
 Standard library only: the logging configuration is built before Django's apps load.
 """
@@ -6,6 +7,8 @@ Standard library only: the logging configuration is built before Django's apps l
 import logging
 
 HEALTH_PATH = "/api/v1/health"
+# Every netmon process logs its lines this way: Django's and the supervisor's alike.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class UnhealthyReportFilter(logging.Filter):
