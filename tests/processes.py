@@ -103,11 +103,11 @@ def _database_url(name: str) -> str:
     return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
 
 
-def _drop_database(name: str) -> None:
+def _drop_database(name: str, maintenance_url: str | None = None) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(_maintenance_url(), autocommit=True) as connection:
+    with psycopg.connect(maintenance_url or _maintenance_url(), autocommit=True) as connection:
         connection.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -131,7 +131,8 @@ def migrated_template(postgres: bool) -> str:
     name = f"netmon_proc_template_{os.getpid()}_{secrets.token_hex(2)}"
     with psycopg.connect(_maintenance_url(), autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    atexit.register(_drop_database, name)
+    # At exit DATABASE_URL may be another (a test's monkeypatch is undone by then).
+    atexit.register(_drop_database, name, _maintenance_url())
     migrate(process_env(directory, _database_url(name)))
     return name
 
