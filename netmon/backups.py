@@ -8,13 +8,25 @@ does: it is made 0600, in a directory made 0700 (netmon/data_files.py).
 """
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
 
 from netmon.data_files import create_private_file, make_private_directory
 
 BACKUP_GLOB = "db-*.sqlite"  # backup_db's and the upgrades' files in data/backups
+
+
+def backups_directory() -> Path:
+    return Path(settings.DATA_DIR) / "backups"
+
+
+def new_backup_path(label: str = "") -> Path:
+    """``data/backups/db-<UTC time>[-label].sqlite``: sorted by name is sorted by time."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return backups_directory() / f"db-{stamp}{f'-{label}' if label else ''}.sqlite"
 
 
 def backup_sqlite(source: Path, target: Path) -> None:

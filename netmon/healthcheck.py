@@ -37,11 +37,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from netmon.log_config import HEALTH_PATH
 from netmon.supervisor import STATE_DIRECTORY_PREFIX
 
 SERVE_DEFAULT_BIND = "127.0.0.1:8080"  # serve's --bind without WEB_BIND
 HEALTHY, UNHEALTHY = 0, 1  # Docker reserves exit status 2: never used here
-HEALTH_PATH = "/api/v1/health"
 
 
 def live_serve_states(temp_dir: Path) -> list[dict]:

@@ -10,7 +10,6 @@ A fresh database (nothing applied yet) has nothing to keep. PostgreSQL is backed
 migrates (docs/operations.md, "Upgrading").
 """
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from netmon.backups import backup_sqlite
+from netmon.backups import backup_sqlite, new_backup_path
 
 
 def migration_plan() -> tuple[int, int]:
@@ -46,8 +45,7 @@ def migrate_with_backup(write) -> None:
     connection = connections[DEFAULT_DB_ALIAS]
     if applied and connection.vendor == "sqlite":
         source = Path(settings.DATABASES[DEFAULT_DB_ALIAS]["NAME"])
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = Path(settings.DATA_DIR) / "backups" / f"db-{stamp}-before-migrate.sqlite"
+        target = new_backup_path("before-migrate")
         backup_sqlite(source, target)
         write(f"Backed up {source} to {target} before applying {count}")
     elif applied:

@@ -10,14 +10,13 @@ A backup holds all the database does: it is made 0600, in a ``backups`` director
 (netmon/data_files.py).
 """
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from netmon.backups import BACKUP_GLOB, backup_sqlite
+from netmon.backups import BACKUP_GLOB, backup_sqlite, backups_directory, new_backup_path
 from netmon.data_files import tighten
 
 
@@ -50,9 +49,8 @@ class Command(BaseCommand):
         source = Path(settings.DATABASES["default"]["NAME"])
         if not source.is_file():
             raise CommandError(f"no database at {source}")
-        directory = Path(settings.DATA_DIR) / "backups"
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = Path(output).resolve() if output else directory / f"db-{stamp}.sqlite"
+        directory = backups_directory()
+        target = Path(output).resolve() if output else new_backup_path()
         if target == source.resolve():
             raise CommandError("the backup cannot replace the database itself")
         backup_sqlite(source, target)
