@@ -126,7 +126,10 @@ def _database() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         }
-    elif config["ENGINE"] not in ("django.db.backends.postgresql",):
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, without a health query per request (netmon/postgresql/base.py)
+        config["ENGINE"] = "netmon.postgresql"
+    else:
         raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
     return config
 
