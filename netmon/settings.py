@@ -116,6 +116,7 @@ def _database() -> dict:
         config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     except (ValueError, dj_database_url.UnknownSchemeError) as error:
         raise ImproperlyConfigured(f"DATABASE_URL is invalid: {error}") from None
+    transaction_pooling = env_bool("DATABASE_TRANSACTION_POOLING", False)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         make_private_directory(Path(config["NAME"]).parent)
         # WAL + IMMEDIATE transactions + a busy timeout: web, workers and the
@@ -129,6 +130,8 @@ def _database() -> dict:
     elif config["ENGINE"] == "django.db.backends.postgresql":
         # Django's backend, without a health query per request (netmon/postgresql/base.py)
         config["ENGINE"] = "netmon.postgresql"
+        # Behind PgBouncer in transaction mode a cursor cannot outlive its transaction.
+        config["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooling
     else:
         raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
     return config

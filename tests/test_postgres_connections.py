@@ -63,6 +63,25 @@ def test_a_request_on_a_persistent_connection_sends_no_health_query(make_host, c
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pooled", [False, True])
+def test_transaction_pooling_reads_large_querysets_without_a_server_side_cursor(
+    make_host, tmp_path, pooled
+):
+    make_host("db03")
+    connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = pooled
+    trace = tmp_path / "libpq.trace"
+    try:
+        with trace.open("w") as output:
+            connection.connection.pgconn.trace(output.fileno())
+            assert [h.host_id for h in Host.objects.all().iterator()] == ["db03"]
+            connection.connection.pgconn.untrace()
+    finally:
+        connection.settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = False
+    declared = "DECLARE" in trace.read_text()
+    assert declared is not pooled
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_read_after_the_server_dropped_the_connection_is_answered(make_host):
     make_host("db01")
     Host.objects.count()

@@ -51,6 +51,7 @@ def setting(name: str, variables: dict[str, str]) -> str:
         ("TASK_WORKERS", "0"),
         ("BUSINESS_HOURS_END", "08:00"),  # the same as the default start
         ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("DATABASE_TRANSACTION_POOLING", "pgbouncer"),
     ],
 )
 def test_bad_value_stops_start_up_naming_the_variable(base_env, name, value):
@@ -60,6 +61,14 @@ def test_bad_value_stops_start_up_naming_the_variable(base_env, name, value):
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: "), result.stderr
     assert name in last_line
+
+
+def test_transaction_pooling_turns_off_server_side_cursors(base_env):
+    postgres = base_env | {"DATABASE_URL": "postgres://netmon@127.0.0.1:5432/netmon"}
+    name = "DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS']"
+
+    assert setting(name, postgres) == "False"
+    assert setting(name, postgres | {"DATABASE_TRANSACTION_POOLING": "true"}) == "True"
 
 
 def test_secret_key_is_not_echoed_in_the_error(base_env):
