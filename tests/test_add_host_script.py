@@ -25,7 +25,7 @@ from tests.processes import (
     wait_until,
 )
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.any_database]
 
 SCRIPT = ROOT / "scripts" / "add-host.py"
 

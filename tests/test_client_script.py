@@ -23,7 +23,7 @@ TOOLS = ["cat", "dd", "grep", "head", "mktemp", "mv", "rm", "sed", "sleep", "tai
 TOOLS += ["tr", "wc"]
 WRONG_TOKEN = "not-the-token_0123456789abcdefghijklmnopqrstu"
 
-pytestmark = pytest.mark.process
+pytestmark = [pytest.mark.process, pytest.mark.any_database]
 live_db = pytest.mark.django_db(transaction=True)
 
 

@@ -15,7 +15,11 @@ from heartbeats.models import Heartbeat, PingKey, Run
 from hosts.choices import HostStatus
 from hosts.models import Host, StatusChange
 
-pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.any_database,
+    pytest.mark.django_db(transaction=True),
+]
 SCRIPT = settings.BASE_DIR / "scripts" / "client-heartbeat.sh"
 TOOLS = ["cat", "date", "dd", "grep", "head", "mktemp", "mv", "rm", "sed", "sleep", "tail"]
 TOOLS += ["tee", "timeout", "tr", "wc", "false", "echo", "sh"]
