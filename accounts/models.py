@@ -112,3 +112,18 @@ CAPABILITIES_OF_ACCESS = {
         MANAGE_CHANNELS,
     },
 }
+
+
+class AuthFailureCount(models.Model):
+    """Failed authentications of one client in its latest window (``accounts.throttle``).
+
+    One row per client (an address, or an IPv6 /64): a failure in a new window starts the
+    count again in the same row. A table of netmon's own rather than a cache entry, so that
+    the heartbeat path reads the count in the statement that looks up the host."""
+
+    client = models.CharField(max_length=64, primary_key=True)
+    window_number = models.BigIntegerField()
+    failures = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.client}: {self.failures} in window {self.window_number}"

@@ -37,7 +37,12 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import throttle
 from heartbeats.models import Signal
-from heartbeats.recording import host_by_ping_key, host_by_secret, record_signal
+from heartbeats.recording import (
+    host_and_failures_by_secret,
+    host_by_ping_key,
+    host_by_secret,
+    record_signal,
+)
 from hosts.models import Host
 from maintenance.windows import create_window
 from netmon.durations import parse_duration
@@ -70,12 +75,11 @@ def _is_signal(word: str) -> bool:
 
 
 def _resolve(segments: list[str]) -> tuple[Host | None, str, int | None]:
-    """The host a ping path names, and its signal.
+    """The host a ping path of two or three segments names, and its signal (the plain
+    ``/ping/<secret>`` is looked up with the throttle's count, in ``ping``).
 
     ``a/b`` is a secret and a signal when ``b`` reads as one and ``a`` is a host's secret,
     else a ping key and a host id (a host may be called ``start``)."""
-    if len(segments) == 1:
-        return host_by_secret(segments[0]), Signal.SUCCESS, None
     if len(segments) == 2:
         first, second = segments
         if _is_signal(second):
@@ -139,19 +143,26 @@ def _refuse(request: HttpRequest, address: str | None, error: PingError) -> Http
 @require_http_methods(METHODS)
 def ping(request: HttpRequest, path: str) -> HttpResponse:
     address = throttle.client_address(request)
-    wait = throttle.retry_after(address)
+    window = throttle.window_of(address)
+    segments = path.rstrip("/").split("/")
+    resolved = None
+    if len(segments) == 1:  # the plain ping URL, the busiest: one statement reads both
+        host, failures = host_and_failures_by_secret(segments[0], window)
+        resolved = host, Signal.SUCCESS, None
+    else:
+        failures = throttle.failures_in(window)
+    wait = window.retry_after(failures)
     if wait is not None:
         response = _answer(request, 429, "rate limited")
         response["Retry-After"] = str(wait)
         return response
-    segments = path.rstrip("/").split("/")
     if len(segments) == 2 and segments[1] == "maintenance":
         return _announce_maintenance(request, address, segments[0])
     run_id = request.GET.get("rid", "")
     try:
         if run_id and not RUN_ID.match(run_id):
             raise PingError(400, "invalid rid")
-        host, signal, code = _resolve(segments)
+        host, signal, code = resolved or _resolve(segments)
         if host is None:
             raise PingError(404, "not found")
     except PingError as error:

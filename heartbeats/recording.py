@@ -1,7 +1,8 @@
 """The heartbeat path: authenticate a host and record its heartbeat.
 
 Kept lean on purpose, it is the busiest code in the product: one indexed
-SELECT, then one short write transaction with an INSERT and the host's
+SELECT (which also reads the client's failed-authentication count for the throttle,
+accounts/throttle.py), then one short write transaction with an INSERT and the host's
 conditional UPDATE (hosts/receiving.py, as hosts own their rows). The SELECT
 and the INSERT are plain SQL, written once below: building them with the ORM
 cost more CPU than running them, and on SQLite that work happened while
@@ -19,6 +20,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from accounts.throttle import Window
 from heartbeats.models import Heartbeat, PingKey, Run, Signal
 from hosts.choices import HostStatus
 from hosts.models import Host
@@ -49,12 +51,18 @@ HOST_FIELDS = [f.attname for f in Host._meta.concrete_fields if f.attname in _WA
 _NO_HOST = Host(id=0, token_hash=hash_token("no such host"))
 _NO_HOST_ROW = tuple(getattr(_NO_HOST, name) for name in HOST_FIELDS)
 _HOSTS = Host._meta.db_table
-_SELECT_HOST = f"SELECT {', '.join(HOST_FIELDS)} FROM {_HOSTS} WHERE host_id = %s"
+# One row whether or not the host exists: its fields (NULL for none) and the failure count.
+_HOST_AND_FAILURES = (
+    f"SELECT {', '.join(f'h.{name}' for name in HOST_FIELDS)}, {{failures}} "
+    f"FROM (SELECT 1 AS one) AS one LEFT JOIN {_HOSTS} h ON {{condition}}"
+)
+_SELECT_HOST_AND_FAILURES = _HOST_AND_FAILURES.replace("{condition}", "h.host_id = %s")
 # Ping URLs name the host by a secret alone: its ping token or its compatibility token
 # (both unique, indexed hashes of 256-bit or foreign random values).
-_SELECT_HOST_BY_SECRET = (
-    f"SELECT {', '.join(HOST_FIELDS)} FROM {_HOSTS} "
-    "WHERE ping_token_hash = %s OR compat_token_hash = %s"
+_BY_SECRET = "ping_token_hash = %s OR compat_token_hash = %s"
+_SELECT_HOST_BY_SECRET = f"SELECT {', '.join(HOST_FIELDS)} FROM {_HOSTS} WHERE {_BY_SECRET}"
+_SELECT_HOST_AND_FAILURES_BY_SECRET = _HOST_AND_FAILURES.replace(
+    "{condition}", _BY_SECRET.replace("ping_", "h.ping_").replace("compat_", "h.compat_")
 )
 _SELECT_HOST_BY_KEY = (
     f"SELECT {', '.join(f'h.{name}' for name in HOST_FIELDS)} FROM {_HOSTS} h "
@@ -77,20 +85,23 @@ _INSERT_SIGNAL = (
 )
 
 
-def authenticate(host_id: str, token: str) -> Host | None:
-    """The host if ``token`` is its token; None for a wrong token or an unknown host alike.
+def authenticate(host_id: str, token: str, window: Window) -> tuple[Host | None, int | None]:
+    """The host if ``token`` is its token (None for a wrong token or an unknown host
+    alike), and the client's failures in ``window``: one statement.
 
     Both refusals take the same steps, so that timing them does not tell which host ids
     exist: one SELECT, a Host built from a row (the stand-in when there is none), and a
     constant-time comparison of the token's hash; no branch returns early.
     """
+    failures_sql, failures_params = window.count_sql()
     with connection.cursor() as cursor:
-        cursor.execute(_SELECT_HOST, [host_id])
-        row = cursor.fetchone()
-    found = row is not None
+        sql = _SELECT_HOST_AND_FAILURES.format(failures=failures_sql)
+        cursor.execute(sql, [*failures_params, host_id])
+        *row, failures = cursor.fetchone()
+    found = row[0] is not None
     host = Host.from_db(connection.alias, HOST_FIELDS, row if found else _NO_HOST_ROW)
     matches = token_matches(token, host.token_hash)
-    return host if found and matches else None
+    return (host if found and matches else None), failures
 
 
 def record_heartbeat(
@@ -130,6 +141,21 @@ def host_by_secret(secret: str) -> Host | None:
     at most how a hash of it sorts in an index, nothing about the secret."""
     digest = hash_token(secret)
     return _host_from(_SELECT_HOST_BY_SECRET, [digest, digest])
+
+
+def host_and_failures_by_secret(secret: str, window: Window) -> tuple[Host | None, int | None]:
+    """``host_by_secret`` and the client's failures in ``window``, in one statement: the
+    plain ping URL's lookup."""
+    digest = hash_token(secret)
+    failures_sql, failures_params = window.count_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SELECT_HOST_AND_FAILURES_BY_SECRET.format(failures=failures_sql),
+            [*failures_params, digest, digest],
+        )
+        *row, failures = cursor.fetchone()
+    host = None if row[0] is None else Host.from_db(connection.alias, HOST_FIELDS, row)
+    return host, failures
 
 
 def host_by_ping_key(key: str, host_id: str) -> Host | None:

@@ -62,14 +62,19 @@ def _read_at_most(stream, limit: int) -> bytes | None:
 
 def _bearer_host(request: HttpRequest, host_id: str, address: str | None):
     """The host whose token the request's Bearer header holds, or None (counted as a failed
-    authentication: the same for an unknown host and a wrong token)."""
+    authentication: the same for an unknown host and a wrong token); and the seconds the
+    client must wait first when it failed too often (accounts/throttle.py), in which case
+    the host means nothing. A good heartbeat reads its failure count in its host lookup."""
+    window = throttle.window_of(address)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    host = None
     if scheme.lower() == "bearer" and token.strip():
-        host = authenticate(host_id, token.strip())
-    if host is None:
+        host, failures = authenticate(host_id, token.strip(), window)
+    else:
+        host, failures = None, throttle.failures_in(window)
+    wait = window.retry_after(failures)
+    if host is None and wait is None:
         throttle.record_failure(address)
-    return host
+    return host, wait
 
 
 @csrf_exempt
@@ -80,10 +85,9 @@ def receive(request: HttpRequest, host_id: str) -> JsonResponse:
         limit = settings.HEARTBEAT_MAX_BODY_BYTES
         return _error(413, f"Heartbeat body is limited to {limit} bytes.")
     address = throttle.client_address(request)
-    wait = throttle.retry_after(address)  # the only cost of throttling to a good heartbeat
+    host, wait = _bearer_host(request, host_id, address)
     if wait is not None:
         return _throttled(wait)
-    host = _bearer_host(request, host_id, address)
     if host is None:
         return _error(401, "Unknown host or wrong token.")
     now = timezone.now()
@@ -124,10 +128,9 @@ def receive_signal(request: HttpRequest, host_id: str, signal: str) -> JsonRespo
     if run_id and not RUN_ID.match(run_id):
         return _error(400, "rid: use 1–64 letters, digits, '.', '_' or '-'.")
     address = throttle.client_address(request)
-    wait = throttle.retry_after(address)
+    host, wait = _bearer_host(request, host_id, address)
     if wait is not None:
         return _throttled(wait)
-    host = _bearer_host(request, host_id, address)
     if host is None:
         return _error(401, "Unknown host or wrong token.")
     now = timezone.now()

@@ -145,31 +145,20 @@ TASK_BROKER = env_choice("TASK_BROKER", "orm", ("orm", "redis"))
 if TASK_BROKER == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL")
 
-# "auth_failures" counts failed API-key and host-token authentication (accounts/throttle.py)
-# apart from the rest: what strangers make the server write cannot evict other entries.
+# A shared cache so that every process sees the task cluster's statistics. (Failed
+# authentications are counted in a table, accounts.AuthFailureCount, not in a cache.)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
         },
-        "auth_failures": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "auth-failures",
-        },
     }
 else:
-    # A shared cache so that every process sees the task cluster's statistics.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "netmon_cache",
-        },
-        "auth_failures": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "netmon_auth_failures",
-            "OPTIONS": {"MAX_ENTRIES": 100_000},
         },
     }
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import Success
 
+from accounts.throttle import forget_old_failures
 from alerts.choices import AlertKind, AlertState, Severity
 from alerts.models import Alert
 from alerts.outbox import queue_alert
@@ -29,6 +30,7 @@ def cleanup() -> dict[str, int]:
         "alerts": old_alerts.delete()[0],
         "status_changes": old_changes.delete()[0],
         "task_results": Success.objects.filter(stopped__lt=now - timedelta(days=7)).delete()[0],
+        "auth_failure_counts": forget_old_failures(),
         **prune_connectivity(now),
     }
 

@@ -14,8 +14,7 @@ from hosts.models import Host
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    """Every test starts with an empty cache: no failed-auth counts (accounts/throttle.py)
-    left by an earlier test's refusals."""
+    """Every test starts with an empty cache: nothing an earlier test left in it."""
     for cache in caches.all():
         cache.clear()
 
@@ -28,7 +27,7 @@ def database_cache(settings, db):
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": table,
         }
-        for alias, table in [("default", "netmon_cache"), ("auth_failures", "netmon_auth_failures")]
+        for alias, table in [("default", "netmon_cache")]
     }
     call_command("createcachetable", verbosity=0)
 

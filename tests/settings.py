@@ -5,13 +5,7 @@ from netmon.settings import Q_CLUSTER
 
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "auth_failures": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "auth-failures",
-    },
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # No test reaches the internet: checks are off, and tests that turn them on set local targets.
 CONNECTIVITY_ENABLED = False
 CONNECTIVITY_TARGETS = ["tcp:127.0.0.1:9"]

@@ -12,6 +12,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts.models import AuthFailureCount
+from netmon.tasks import cleanup
 from tests.processes import manage, process_env
 
 pytestmark = pytest.mark.django_db
@@ -147,14 +149,27 @@ def test_requests_without_credentials_are_not_counted(settings):
         assert APIClient().get("/api/v1/hosts").status_code == 401
 
 
-def test_a_good_api_key_pays_one_cache_read(read_key, database_cache):
+def test_a_good_api_key_pays_one_read_of_its_failure_count(read_key):
     client = with_bearer(read_key)
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/api/v1/connectivity/status").status_code == 200
-    cache_queries = [
-        q["sql"] for q in queries.captured_queries if "netmon_auth_failures" in q["sql"]
+    count_queries = [
+        q["sql"] for q in queries.captured_queries if "accounts_authfailurecount" in q["sql"]
     ]
-    assert len(cache_queries) == 1 and cache_queries[0].startswith("SELECT")
+    assert len(count_queries) == 1 and count_queries[0].startswith("SELECT")
+
+
+def test_old_windows_counts_are_forgotten(make_host, settings):
+    settings.AUTH_FAILURE_WINDOW_SECONDS = 300
+    with time_machine.travel("2026-03-02 10:01:00Z", tick=False) as clock:
+        for address in ("192.0.2.1", "192.0.2.2"):
+            with_bearer("x" * 43, address).post("/api/v1/heartbeat/web01")
+        clock.move_to("2026-03-02 10:06:00Z")
+        with_bearer("x" * 43, "192.0.2.3").post("/api/v1/heartbeat/web01")
+        assert AuthFailureCount.objects.count() == 3
+
+        assert cleanup()["auth_failure_counts"] == 2  # the daily cleanup task
+        assert list(AuthFailureCount.objects.values_list("client", flat=True)) == ["192.0.2.3"]
 
 
 # Configuration --------------------------------------------------------------------------------

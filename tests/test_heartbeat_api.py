@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import throttle
 from heartbeats.models import Heartbeat
 from heartbeats.recording import authenticate, record_heartbeat
 from heartbeats.retention import prune_heartbeats
@@ -54,7 +55,8 @@ def test_a_host_that_goes_down_after_its_lookup_recovers_with_that_heartbeat(cli
     once and records the recovery."""
     _, token = make_host("web01", frequency_seconds=60, grace_seconds=10)
     beat(client, "web01", token)
-    looked_up = authenticate("web01", token)
+    looked_up, failures = authenticate("web01", token, throttle.window_of("192.0.2.7"))
+    assert failures is None
     assert looked_up.status == "up"
     later = timezone.now() + timedelta(minutes=5)
     assert sweep(later) == ["web01"]
@@ -116,9 +118,9 @@ def statements(client, host_id: str, token: str) -> list[str]:
     return [re.sub(r"\"value\" = '[^']*'", '"value" = <count>', statement) for statement in sql]
 
 
-def test_unknown_host_and_wrong_token_run_the_same_statements(client, make_host, database_cache):
-    """The same SELECT, and the same failure count in the (database) cache, whether or not
-    the host exists: nothing for a timing attack to tell apart (bench/heartbeat_auth_timing.py
+def test_unknown_host_and_wrong_token_run_the_same_statements(client, make_host):
+    """The same SELECT, and the same write of the failure count, whether or not the host
+    exists: nothing for a timing attack to tell apart (bench/heartbeat_auth_timing.py
     measures the rest)."""
     make_host("web01")
     with time_machine.travel("2026-03-02 10:00:00Z", tick=False):
@@ -127,20 +129,20 @@ def test_unknown_host_and_wrong_token_run_the_same_statements(client, make_host,
         unknown = statements(client, "nosuch", "x" * 43)
     assert wrong == unknown
     assert any("hosts_host" in sql for sql in wrong)
-    assert any("netmon_auth_failures" in sql for sql in wrong)
+    assert any("hosts_host" in sql and "accounts_authfailurecount" in sql for sql in wrong)
+    assert any(sql.startswith("INSERT INTO accounts_authfailurecount") for sql in wrong)
 
 
-def test_a_good_heartbeat_pays_one_cache_read_for_the_throttle(client, make_host, database_cache):
+def test_a_good_heartbeat_reads_its_failure_count_in_its_host_lookup(client, make_host):
     _, token = make_host("web01")
     beat(client, "web01", token)
     with CaptureQueriesContext(connection) as queries:
         assert beat(client, "web01", token).status_code == 200
-    cache_queries = [
-        query["sql"]
-        for query in queries.captured_queries
-        if "netmon_cache" in query["sql"] or "netmon_auth_failures" in query["sql"]
-    ]
-    assert len(cache_queries) == 1 and cache_queries[0].startswith("SELECT")
+    sql = [query["sql"] for query in queries.captured_queries]
+    counts = [statement for statement in sql if "accounts_authfailurecount" in statement]
+    assert len(counts) == 1 and counts[0].startswith("SELECT"), sql
+    assert "FROM hosts_host" not in counts[0] and "JOIN hosts_host h ON h.host_id" in counts[0]
+    assert not any("cache" in statement for statement in sql)
 
 
 def test_repeated_failures_from_one_address_get_429_until_the_window_ends(
